@@ -1,0 +1,92 @@
+"""The policy: a base model plus (optionally) the current LoRA adapter, behind one small interface.
+
+Two backends implement it:
+
+* ``transformers`` (default): the model runs in this process, CPU or CUDA.
+* ``vllm``: an HTTP client for a vLLM OpenAI-compatible server, which serves LoRA adapters by name.
+
+Both offer the same three things:
+
+* ``complete(ctx)`` – one suggestion for an editor position, trimmed (serving);
+* ``sample(contexts, n, temperature)`` – N trimmed candidates per context in the *serving* prompt
+  format, batched (the on-policy loop);
+* ``generate(prompts, ...)`` – raw text for free-form prompts (e.g. asking the model for tests);
+* ``set_adapter(path, adapter_id)`` – swap the LoRA adapter between requests, without restart.
+
+Every result carries ``model`` and ``adapter_id`` so the store can tag every record with the policy
+that produced it (design rule 1).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from agent.models.config import ModelConfig
+from agent.models.prompts import Context
+
+BASE_ADAPTER = "base"
+
+__all__ = ["BASE_ADAPTER", "Completion", "Context", "ModelBackend", "ModelConfig", "load_backend", "resolve_model_path"]
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt: str
+    model: str
+    adapter_id: str
+    latency_ms: float
+    new_tokens: int
+    mode: str
+    decoding: dict = field(default_factory=dict)
+    cancelled: bool = False
+    context: Context | None = None  # the window actually sent (after truncation to the token budget)
+
+
+class ModelBackend(Protocol):
+    model_name: str
+    adapter_id: str
+    prompt_format: str
+
+    def complete(self, ctx: Context, *, cancel: threading.Event | None = None,
+                 max_new_tokens: int | None = None) -> Completion: ...
+
+    def sample(self, contexts: list[Context], n: int, *, temperature: float,
+               max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]: ...
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
+                 n: int = 1) -> list[list[str]]: ...
+
+    def set_adapter(self, path: Path | None, adapter_id: str = BASE_ADAPTER) -> None: ...
+
+
+def resolve_model_path(config: ModelConfig, cache_dir: Path, say=print) -> str:
+    """'embedded' → the converted SmolLM2 folder (converted on first use); otherwise the local
+    folder or Hugging Face id as given."""
+    if config.name == "embedded":
+        from agent.models.embedded import ensure_embedded
+
+        return str(ensure_embedded(cache_dir, say=say))
+    path = Path(config.name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(
+                f"model.name = {config.name!r} is a folder without config.json; point it at a "
+                "transformers model folder, or use 'embedded'"
+            )
+        return str(path)
+    return config.name  # a Hugging Face id; transformers resolves it (and may download it)
+
+
+def load_backend(config: ModelConfig, cache_dir: Path, say=print) -> ModelBackend:
+    """Build the configured backend. The model is loaded here, once."""
+    if config.backend == "vllm":
+        from agent.models.vllm_backend import VLLMBackend
+
+        return VLLMBackend(config, tokenizer_path=resolve_model_path(config, cache_dir, say=say))
+    from agent.models.transformers_backend import TransformersBackend
+
+    return TransformersBackend(config, resolve_model_path(config, cache_dir, say=say))

