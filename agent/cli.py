@@ -161,17 +161,32 @@ def show_config(as_json: bool = typer.Option(False, "--json", help="machine-read
     Console().print(table)
 
 
-def _mount_optional() -> None:
-    """Sub-command groups from the other packages (sandbox, server, trainer)."""
-    try:
-        from sandbox.cli import app as sandbox_app
+# Each package adds its own commands: a module here exposes `register(app)` (or a Typer `app`,
+# mounted under the given group name). Missing modules are skipped; import errors are not hidden.
+COMMAND_MODULES = [
+    ("sandbox.cli", "sandbox"),
+    ("lsp_server.cli", None),
+    ("agent.loop_cli", None),
+    ("trainer.cli", None),
+    ("agent.stats", None),
+]
 
-        app.add_typer(sandbox_app, name="sandbox")
-    except ImportError:
-        pass
+
+def _register_commands() -> None:
+    import importlib
+    import importlib.util
+
+    for module_name, group in COMMAND_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        if hasattr(module, "register"):
+            module.register(app)
+        else:
+            app.add_typer(module.app, name=group)
 
 
-_mount_optional()
+_register_commands()
 
 
 def main() -> None:

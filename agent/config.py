@@ -39,6 +39,7 @@ from pathlib import Path
 
 from agent.models.config import ModelConfig
 from agent.privacy import PrivacyConfig
+from lsp_server.config import ServerConfig
 from sandbox.config import SandboxConfig
 
 ENV_PREFIX = "PLUMLINE_"
@@ -71,6 +72,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
     home: Path = field(default_factory=data_home)
     # Where each value came from ("default", "file", "env"), keyed "table.field"; for `plumline config`.
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
