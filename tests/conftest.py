@@ -23,7 +23,7 @@ def plumline_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("PLUMLINE_HOME", str(home))
     monkeypatch.setenv("PLUMLINE_CONFIG", str(tmp_path / "config.toml"))
     for key in list(os.environ):
-        if key.startswith("PLUMLINE_") and key not in ("PLUMLINE_HOME", "PLUMLINE_CONFIG", "PLUMLINE_REQUIRE"):
+        if key.startswith("PLUMLINE_") and not key.startswith("PLUMLINE_TEST_") and key not in ("PLUMLINE_HOME", "PLUMLINE_CONFIG"):
             monkeypatch.delenv(key)
     return home
 

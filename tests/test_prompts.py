@@ -2,7 +2,8 @@
 
 import pytest
 
-from agent.models.prompts import Context, build_prompt, decide_mode, detect_format, heal, split_indent, trim
+from agent.models.prompts import (Context, build_prompt, decide_mode, detect_format, extract_reply, heal, postprocess,
+                                  split_indent, trim)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +68,33 @@ def test_prompt_formats(tiny_model_dir):
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     assert detect_format(tok) == "chat"
-    prompt = build_prompt(Context("def f():\n    ", "", mode="block"), tok, "chat")
-    assert prompt.endswith("```python\ndef f():\n")
+    line = build_prompt(Context("x = f(", "", mode="line"), tok, "chat")
+    assert line.endswith("```python\nx = f(")
+    block = build_prompt(Context("def f():\n    ", "", mode="block"), tok, "chat")
+    assert "```python\ndef f():\n```" in block
+    assert block.endswith("assistant\n")
     assert build_prompt(Context("x = 1", ""), tok, "plain") == "x = 1"
+
+
+FN = 'def area(w, h):\n    """Area of a w-by-h rectangle."""\n'
+
+
+def test_reply_is_aligned_with_the_prefix():
+    reply = ('Sure:\n```python\ndef area(w, h):\n    """Area of a w-by-h rectangle."""\n    return w * h\n```\n'
+             "This multiplies.")
+    assert extract_reply(reply, Context(FN, "", mode="block")) == ("    return w * h\n", True)
+    assert postprocess(reply, Context(FN, "", mode="block"), "chat") == ("    return w * h", True)
+
+
+def test_reply_from_the_cursor_indent_is_not_indented_twice():
+    reply = '```python\ndef area(w, h):\n    """Area of a w-by-h rectangle."""\n    return w * h\n```'
+    assert postprocess(reply, Context(FN + "    ", "", mode="block"), "chat")[0] == "return w * h"
+
+
+def test_prose_reply_suggests_nothing():
+    assert postprocess("I cannot help with that.", Context(FN, "", mode="block"), "chat")[0] == ""
+
+
+def test_reply_about_another_function_suggests_nothing():
+    reply = "```python\ndef volume(a):\n    return a ** 3\n```"
+    assert postprocess(reply, Context(FN, "", mode="block"), "chat")[0] == ""

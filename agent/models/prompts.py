@@ -5,9 +5,12 @@ Three formats, picked by what the tokenizer offers (``detect_format``):
 
 * ``fim`` – the model has fill-in-the-middle tokens (StarCoder/Qwen/DeepSeek/CodeLlama styles):
   prefix and suffix both go in.
-* ``chat`` – an instruct model with a chat template and no FIM tokens (the embedded SmolLM2): the
-  user turn asks for a completion and the assistant turn is *prefilled* with an opening code fence
-  and the prefix, so the model continues the code itself instead of answering in prose.
+* ``chat`` – an instruct model with a chat template and no FIM tokens (the embedded SmolLM2).
+  For a line, the assistant turn is *prefilled* with an opening code fence and the prefix, so the
+  model continues the line. For a block (a function body), the model is asked to complete the
+  code and answers with the whole function; ``extract_reply`` aligns its answer with the prefix
+  and keeps what comes after it. (Measured on SmolLM2-135M: prefilled block prompts end the fence
+  or start a new ``def`` almost every time; asked plainly, it writes a body.)
 * ``plain`` – a base model: the prefix as it is.
 
 ``trim`` is applied to every raw generation (and doubles as the early-stop test while decoding):
@@ -28,6 +31,7 @@ FIM_STYLES = [
 ]
 
 CHAT_INSTRUCTION = "Complete the following {language} code. Reply with the code only."
+BLOCK_INSTRUCTION = "Complete the following {language} function:\n```{fence}\n{code}\n```"
 
 _LANG_FENCE = {"python": "python", "javascript": "javascript", "typescript": "typescript", "lua": "lua",
                "rust": "rust", "go": "go", "c": "c", "cpp": "cpp", "java": "java", "shell": "bash"}
@@ -113,10 +117,67 @@ def build_prompt(ctx: Context, tokenizer, fmt: str) -> str:
         return f"{pre}{ctx.prefix}{suf}{ctx.suffix}{mid}"
     if fmt == "chat":
         fence = _LANG_FENCE.get(ctx.language, "")
+        if ctx.resolved_mode() == "block":
+            ask = BLOCK_INSTRUCTION.format(language=ctx.language or "", fence=fence, code=ctx.prefix.rstrip("\n"))
+            return tokenizer.apply_chat_template([{"role": "user", "content": ask}], tokenize=False,
+                                                 add_generation_prompt=True)
         messages = [{"role": "user", "content": CHAT_INSTRUCTION.format(language=ctx.language or "")}]
         head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return f"{head}```{fence}\n{ctx.prefix}"
     return ctx.prefix
+
+
+def postprocess(raw: str, ctx: Context, fmt: str, *, final: bool = True) -> tuple[str, bool]:
+    """Raw generation → suggestion, for the format the prompt was built in. Returns (text, complete)."""
+    if fmt == "chat" and ctx.resolved_mode() == "block":
+        raw, replied = extract_reply(raw, ctx, final=final)
+        text, done = trim(raw, ctx, final=final or replied)
+        return text, done or replied
+    return trim(raw, ctx, final=final)
+
+
+_HEADER = re.compile(r"^\s*(async\s+def|def|class)\s+(\w+)")
+
+
+def extract_reply(raw: str, ctx: Context, *, final: bool = True) -> tuple[str, bool]:
+    """From a chat answer that rewrites the function, the part that follows the prefix.
+    Returns (code after the prefix, whether the answer's code block is finished)."""
+    start = raw.find("```")
+    if start < 0:
+        return "", final  # prose so far: nothing to suggest (yet)
+    body_start = raw.find("\n", start)
+    if body_start < 0:
+        return "", False
+    end = raw.find("```", body_start)
+    code = raw[body_start + 1:end if end >= 0 else len(raw)]
+    finished = end >= 0
+    if not finished and not final:
+        code = code[: code.rfind("\n") + 1]  # only whole lines
+    lines = code.split("\n")
+    prefix_lines = ctx.prefix.rstrip().split("\n")
+    header_idx = max((i for i, ln in enumerate(prefix_lines) if _HEADER.match(ln)), default=None)
+    if header_idx is None:
+        return code, finished
+    name = _HEADER.match(prefix_lines[header_idx]).group(2)
+    at = next((i for i, ln in enumerate(lines) if (m := _HEADER.match(ln)) and m.group(2) == name), None)
+    if at is None:
+        return ("" if any(_HEADER.match(ln) for ln in lines) else code), finished
+    # skip what the prefix already has after its header (signature continuation, docstring)
+    i, j = at + 1, header_idx + 1
+    while i < len(lines) and j < len(prefix_lines):
+        if not prefix_lines[j].strip():
+            j += 1
+        elif not lines[i].strip():
+            i += 1
+        elif lines[i].strip() == prefix_lines[j].strip():
+            i, j = i + 1, j + 1
+        else:
+            break
+    body = "\n".join(lines[i:])
+    current = ctx.prefix.rsplit("\n", 1)[-1]
+    if current and not current.strip() and body.startswith(current):
+        body = body[len(current):]
+    return body, finished
 
 
 _FENCE = re.compile(r"^\s*```", re.M)

@@ -3,9 +3,10 @@
 How it is fast enough for an editor on a laptop CPU:
 
 * fp32 weights on CPU (bf16 is 2–3× slower on CPUs without bf16 units), bf16 on CUDA;
-* the serving model is base + current adapter *merged* into one set of weights, and on CPU its
-  Linear layers are int8 dynamically quantized (``model.quantize``): decoding is bound by weight
-  bytes per token, so this is ~3× faster. The fp32 base is kept for merging the next adapter;
+* the serving model is base + current adapter *merged* into one set of weights (no LoRA overhead
+  per token); the base is kept for merging the next adapter. ``model.quantize = "int8"`` makes
+  decoding ~2× faster on CPU (fewer weight bytes per token) but wrecked SmolLM2-135M's answers in
+  our measurements, so it is off by default;
 * a prefix KV cache: consecutive requests in the same file share most of their prompt, so only
   the tokens after the common prefix are processed again. The prompt window's start moves in
   steps of whole line blocks so it stays stable while the user types;
@@ -30,7 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, Stop
 
 from agent.models import BASE_ADAPTER, Completion
 from agent.models.config import ModelConfig
-from agent.models.prompts import Context, build_prompt, detect_format, trim
+from agent.models.prompts import Context, build_prompt, detect_format, postprocess
 
 WINDOW_STEP_LINES = 32  # the prompt window's first line moves in steps of this many lines
 
@@ -38,8 +39,10 @@ WINDOW_STEP_LINES = 32  # the prompt window's first line moves in steps of this 
 class _Stop(StoppingCriteria):
     """Per-row early stop: the trimmed text is complete, or the request was cancelled."""
 
-    def __init__(self, tokenizer, prompt_len: int, contexts: list[Context] | None, cancel: threading.Event | None):
+    def __init__(self, tokenizer, prompt_len: int, contexts: list[Context] | None, cancel: threading.Event | None,
+                 fmt: str = "plain"):
         self.tokenizer = tokenizer
+        self.fmt = fmt
         self.prompt_len = prompt_len
         self.contexts = contexts
         self.cancel = cancel
@@ -53,7 +56,7 @@ class _Stop(StoppingCriteria):
         if self.contexts is None:
             return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
-        done = [trim(text, ctx, final=False)[1] for text, ctx in zip(texts, self.contexts)]
+        done = [postprocess(text, ctx, self.fmt, final=False)[1] for text, ctx in zip(texts, self.contexts)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -76,9 +79,9 @@ class TransformersBackend:
             dtype = torch.bfloat16 if self.device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         else:
             dtype = getattr(torch, config.dtype)
-        self.quantized = self.device == "cpu" and config.quantize in ("auto", "int8")
+        self.quantized = config.quantize == "int8"
         if config.quantize == "int8" and self.device != "cpu":
-            raise RuntimeError("model.quantize = 'int8' works on CPU only; use 'auto' or 'none' on CUDA")
+            raise RuntimeError("model.quantize = 'int8' works on CPU only; use 'none' on CUDA")
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -164,7 +167,7 @@ class TransformersBackend:
         with self._lock, torch.inference_mode():
             adapter = self.adapter_id
             cache = self._reusable_cache(ids[0].tolist())
-            stop = _Stop(self.tokenizer, ids.shape[1], [ctx], cancel)
+            stop = _Stop(self.tokenizer, ids.shape[1], [ctx], cancel, self.prompt_format)
             out = self.model.generate(
                 ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit,
                 pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([stop]),
@@ -173,7 +176,7 @@ class TransformersBackend:
             )
             self._cache = (out.sequences[0].tolist(), out.past_key_values)
         new = out.sequences[0, ids.shape[1]:]
-        text, _ = trim(self.tokenizer.decode(new, skip_special_tokens=True), ctx)
+        text, _ = postprocess(self.tokenizer.decode(new, skip_special_tokens=True), ctx, self.prompt_format)
         return Completion(
             text=text, prompt=prompt, model=self.model_name, adapter_id=adapter,
             latency_ms=(time.perf_counter() - start) * 1000, new_tokens=int(new.shape[0]), mode=mode,
@@ -203,7 +206,7 @@ class TransformersBackend:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         prompt_len = enc["input_ids"].shape[1]
         expanded = [c for c in contexts for _ in range(n)] if contexts is not None else None
-        stop = _Stop(self.tokenizer, prompt_len, expanded, None)
+        stop = _Stop(self.tokenizer, prompt_len, expanded, None, self.prompt_format)
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
@@ -219,7 +222,7 @@ class TransformersBackend:
         prompts = [build_prompt(c, self.tokenizer, self.prompt_format) for c in fixed]
         texts = self._batch(prompts, fixed, n=n, max_new_tokens=max_new_tokens or self.config.block_tokens,
                             temperature=temperature, top_p=top_p)
-        return [[trim(texts[i * n + j], fixed[i])[0] for j in range(n)] for i in range(len(fixed))]
+        return [[postprocess(texts[i * n + j], fixed[i], self.prompt_format)[0] for j in range(n)] for i in range(len(fixed))]
 
     def generate(self, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
                  n: int = 1) -> list[list[str]]:
