@@ -37,10 +37,12 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.collect_config import CollectConfig
 from agent.models.config import ModelConfig
 from agent.privacy import PrivacyConfig
 from lsp_server.config import ServerConfig
 from sandbox.config import SandboxConfig
+from trainer.config import TrainConfig
 
 ENV_PREFIX = "PLUMLINE_"
 
@@ -73,6 +75,8 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    collect: CollectConfig = field(default_factory=CollectConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     home: Path = field(default_factory=data_home)
     # Where each value came from ("default", "file", "env"), keyed "table.field"; for `plumline config`.
     sources: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
