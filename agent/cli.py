@@ -129,7 +129,7 @@ def doctor() -> None:
     checks = run_checks(config)
     for c in checks:
         mark = {True: "[green]ok[/green]", False: "[red]missing[/red]", None: "[yellow]optional[/yellow]"}[c.ok]
-        table.add_row(c.name, mark, c.detail, c.fix)
+        table.add_row(c.name, mark, c.detail, c.fix if c.ok is not True else "")
     Console().print(table)
     if any(c.ok is False for c in checks):
         raise typer.Exit(1)

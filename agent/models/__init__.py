@@ -89,4 +89,13 @@ def load_backend(config: ModelConfig, cache_dir: Path, say=print) -> ModelBacken
         return VLLMBackend(config, tokenizer_path=resolve_model_path(config, cache_dir, say=say))
     from agent.models.transformers_backend import TransformersBackend
 
-    return TransformersBackend(config, resolve_model_path(config, cache_dir, say=say))
+    path = resolve_model_path(config, cache_dir, say=say)
+    try:
+        return TransformersBackend(config, path)
+    except Exception as exc:  # noqa: BLE001 - a damaged cache fails in many ways (OSError, safetensors, json)
+        if config.name != "embedded":
+            raise
+        from agent.models.embedded import ensure_embedded
+
+        say(f"the converted embedded model in {path} does not load ({type(exc).__name__}); converting it again")
+        return TransformersBackend(config, str(ensure_embedded(cache_dir, say=say, force=True)))

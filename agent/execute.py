@@ -1,0 +1,95 @@
+"""Execution: candidates × tests through the sandbox's batch API → per-test verdicts, pass rates.
+
+What: ``score_candidates`` runs every candidate program of every task against that task's tests
+(one ``run_batch`` over all of them, so the worker pool stays busy), optionally stores one
+``verdicts`` row per (sample, test), and returns each candidate's pass rate. Tests can carry a
+weight (CodeT agreement for oracle-less tasks); the pass rate is then the weighted fraction.
+"passed" is the only pass (the judge lives outside the sandbox, DESIGN rule 4).
+
+The trainer's gate and the GRPO reward use this same function, so the grader that decides
+promotion is the one that produced the training signal.
+
+    from agent.execute import score_candidates
+    rates = score_candidates(sandbox, tasks, [["    return a + b"]], [["assert add(1, 2) == 3"]])
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+from agent.sample import program_for
+from agent.store import Store, now
+from sandbox import Limits, TestCase, Verdict
+
+
+def as_test_case(test) -> TestCase | None:
+    """A TestCase from a TestCase, an assert string, or a ``tests`` row (dict with ``code``)."""
+    if isinstance(test, TestCase):
+        return test
+    code = test["code"] if isinstance(test, dict) else str(test)
+    try:
+        return TestCase.from_assert(code)
+    except ValueError:
+        return None
+
+
+def pass_rate(verdicts: Sequence[Verdict], weights: Sequence[float] | None = None) -> float:
+    """(Weighted) fraction of tests passed; 0.0 when there are no tests."""
+    weights = list(weights) if weights is not None else [1.0] * len(verdicts)
+    total = sum(weights)
+    if not verdicts or total <= 0:
+        return 0.0
+    return sum(w for v, w in zip(verdicts, weights) if v.status == "passed") / total
+
+
+def run_verdicts(sandbox, items: list[tuple[str, list[TestCase]]], *, limits: Limits | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> list[list[Verdict]]:
+    """``sandbox.run_batch``; a test that could not be parsed never reaches it."""
+    return sandbox.run_batch(items, limits, progress=progress) if items else []
+
+
+def score_candidates(sandbox, tasks: list[dict], candidates: list[list[str]], tests_by_task, *,
+                     store: Store | None = None, progress: Callable[[int, int], None] | None = None,
+                     sample_ids: list[list[str]] | None = None, limits: Limits | None = None,
+                     programs: bool = False) -> list[list[float]]:
+    """Pass rate of every candidate, ``[task][candidate]``.
+
+    ``candidates`` are completions (programs are built with ``program_for``) unless ``programs``
+    is True. ``tests_by_task`` is a list parallel to ``tasks`` (or a dict keyed by task id) of
+    tests: assert strings, TestCase objects or ``tests`` rows (dicts with ``code`` and optionally
+    ``id`` and ``weight``). With ``store`` and ``sample_ids``, one verdict row per (sample, test
+    row) is written (tests need an ``id``) and ``samples.pass_rate``/``n_tests`` are updated."""
+    if isinstance(tests_by_task, dict):
+        tests_by_task = [tests_by_task.get(t["id"], []) for t in tasks]
+    items, index = [], []
+    parsed_by_task = []
+    for ti, (task, comps, tests) in enumerate(zip(tasks, candidates, tests_by_task)):
+        parsed = [(t, as_test_case(t)) for t in tests]
+        parsed = [(t, c) for t, c in parsed if c is not None]
+        parsed_by_task.append(parsed)
+        for ci, comp in enumerate(comps):
+            items.append((comp if programs else program_for(task, comp), [c for _, c in parsed]))
+            index.append((ti, ci))
+    results = run_verdicts(sandbox, items, limits=limits, progress=progress)
+    rates: list[list[float]] = [[0.0] * len(c) for c in candidates]
+    backend = getattr(sandbox, "name", None)
+    for (ti, ci), verdicts in zip(index, results):
+        parsed = parsed_by_task[ti]
+        weights = [float(t.get("weight") or 0.0) if isinstance(t, dict) and t.get("weight") is not None else 1.0
+                   for t, _ in parsed]
+        rates[ti][ci] = pass_rate(verdicts, weights)
+        if store is not None and sample_ids is not None:
+            sid = sample_ids[ti][ci]
+            with store.db.atomic():
+                for (t, _), v in zip(parsed, verdicts):
+                    if isinstance(t, dict) and t.get("id") is not None:
+                        store.db["verdicts"].insert({
+                            "sample_id": sid, "test_id": t["id"], "status": v.status, "duration_s": v.duration_s,
+                            "detail": v.detail[:500], "backend": backend, "created_at": now()}, ignore=True)
+                store.db["samples"].update(sid, {"pass_rate": rates[ti][ci], "n_tests": len(parsed)})
+    return rates
+
+
+def verdict_summary(verdicts: Sequence[Verdict]) -> str:
+    return json.dumps({s: sum(v.status == s for v in verdicts) for s in {v.status for v in verdicts}})
