@@ -98,3 +98,8 @@ def test_prose_reply_suggests_nothing():
 def test_reply_about_another_function_suggests_nothing():
     reply = "```python\ndef volume(a):\n    return a ** 3\n```"
     assert postprocess(reply, Context(FN, "", mode="block"), "chat")[0] == ""
+
+
+def test_reworded_docstring_is_not_repeated():
+    reply = '```python\ndef area(w, h):\n    """Area of a rectangle w by h."""\n    return w * h\n```'
+    assert postprocess(reply, Context(FN, "", mode="block"), "chat")[0] == "    return w * h"

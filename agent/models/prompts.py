@@ -139,6 +139,25 @@ def postprocess(raw: str, ctx: Context, fmt: str, *, final: bool = True) -> tupl
 _HEADER = re.compile(r"^\s*(async\s+def|def|class)\s+(\w+)")
 
 
+def _skip_docstring(lines: list[str], i: int) -> int:
+    """If lines[i] (after blanks) opens a docstring, the index after it closes; else i."""
+    k = i
+    while k < len(lines) and not lines[k].strip():
+        k += 1
+    if k >= len(lines):
+        return i
+    first = lines[k].strip()
+    quote = first[:3]
+    if quote not in ('"""', "'''"):
+        return i
+    if first.count(quote) >= 2 and len(first) >= 6:
+        return k + 1
+    for m in range(k + 1, len(lines)):
+        if quote in lines[m]:
+            return m + 1
+    return len(lines)  # unterminated so far
+
+
 def extract_reply(raw: str, ctx: Context, *, final: bool = True) -> tuple[str, bool]:
     """From a chat answer that rewrites the function, the part that follows the prefix.
     Returns (code after the prefix, whether the answer's code block is finished)."""
@@ -173,6 +192,9 @@ def extract_reply(raw: str, ctx: Context, *, final: bool = True) -> tuple[str, b
             i, j = i + 1, j + 1
         else:
             break
+    prefix_has_doc = any(ln.strip().startswith(('"""', "'''")) for ln in prefix_lines[header_idx + 1:])
+    if prefix_has_doc:
+        i = _skip_docstring(lines, i)  # the model reworded the docstring the prefix already has
     body = "\n".join(lines[i:])
     current = ctx.prefix.rsplit("\n", 1)[-1]
     if current and not current.strip() and body.startswith(current):
