@@ -1,0 +1,69 @@
+"""What the server watches on disk (watchdog), and what it does about it:
+
+* the adapter registry (``adapters/``): when ``CURRENT`` is written (the trainer replaces it
+  atomically with ``os.replace``, which shows up as a move onto ``CURRENT``; or creates it), the
+  server loads the promoted adapter and swaps it in between requests;
+* the folders of files holding accepted suggestions still being followed: a change on disk made
+  outside the editor is carried into the persistence trackers. Only those folders are watched,
+  and only tracked files are ever read (never an excluded one: those are never tracked).
+
+Watchdog calls back on its own thread; every callback hops onto the server's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from agent.adapters import CURRENT_FILE
+
+log = logging.getLogger("plumline.lsp")
+
+
+def _paths(event: FileSystemEvent) -> list[str]:
+    paths = [event.src_path]
+    if getattr(event, "dest_path", None):
+        paths.append(event.dest_path)
+    return [p.decode() if isinstance(p, bytes) else p for p in paths]
+
+
+class AdapterChanges(FileSystemEventHandler):
+    def __init__(self, server):
+        self.server = server
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in ("opened", "closed_no_write") or event.is_directory:
+            return
+        if any(Path(p).name == CURRENT_FILE for p in _paths(event)):
+            self.server.loop.call_soon_threadsafe(self.server.adapter_changed)
+
+
+class FileChanges(FileSystemEventHandler):
+    def __init__(self, server):
+        self.server = server
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in ("modified", "created", "moved", "closed") or event.is_directory:
+            return
+        tracked = self.server.tracked_paths()
+        for path in _paths(event):
+            if str(Path(path)) in tracked:
+                self.server.loop.call_soon_threadsafe(self.server.disk_changed, str(Path(path)))
+
+
+def start_observer(server) -> Observer:
+    """Start watching the adapter registry; file folders are added as suggestions get accepted."""
+    observer = Observer()
+    observer.daemon = True
+    adapters = server.config.adapters_dir
+    try:
+        adapters.mkdir(parents=True, exist_ok=True)
+        observer.schedule(AdapterChanges(server), str(adapters), recursive=False)
+    except OSError as exc:
+        log.warning("cannot watch the adapter registry %s: %s; adapters will not hot-swap", adapters, exc)
+    observer.start()
+    server.adapter_changed()  # promoted while the server was starting
+    return observer
