@@ -1,0 +1,19 @@
+"""plumline's trainer: LoRA adapters from the loop's on-policy data, gated before they serve.
+
+    config.py    TrainConfig, table [train]
+    data.py      store -> datasets in the serving prompt format (DPO/RM pairs, GRPO prompts, KTO signals)
+    model.py     base model, device/dtype, LoRA config, continuing from the serving adapter
+    methods.py   one small builder per method on TRL: DPO, reward model, GRPO, KTO
+    rewards.py   the grader (sandbox pass rates) and the GRPO execution rewards built on it
+    progress.py  callbacks: progress bar with ETA, loss curve, NaN guard
+    runs.py      train(): dataset -> trainer -> fit (checkpoints, resume) -> candidate in the registry
+    gate.py      candidate vs current on held-out + HumanEval: paired test, stored decision
+    live.py      automatic rollback on a live drop in acceptance / persistence
+    rm.py        use a trained reward model: score, rank (best-of-N), GRPO reward
+    nightly.py   collect -> train -> gate -> promote, with lock, low priority, power/load checks
+    schedule.py  systemd user timer or crontab entry for the nightly run
+    cli.py       plumline train | eval | adapters | nightly | schedule
+
+The registry itself (folders, metadata, promotion, rollback) is ``agent/adapters.py``; see
+docs/trainer.md.
+"""

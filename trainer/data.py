@@ -1,0 +1,246 @@
+"""Datasets from the store, in the *serving* prompt format (design rule 1).
+
+What: one builder per training method, all sharing the same row selection and formatting:
+
+* ``dpo`` / ``rm``: preference pairs (``pairs`` → ``samples``), as ``prompt``/``chosen``/``rejected``
+  strings (plus ``margin`` = pass-rate gap for the reward model);
+* ``grpo``: prompts of training tasks with validated tests, with their ``task_id`` so the execution
+  reward can find the tests; tasks whose on-policy samples all scored the same are skipped (rule 3);
+* ``kto``: unpaired IDE signals: an accepted suggestion that persisted is desirable, a dismissed one
+  is not.
+
+Why the formatting matters: the prompt is exactly what ``build_prompt`` gives the serving model for a
+task (``Context(prefix=task prompt, mode="block")``), and the response is exactly what the model
+would have *generated* to produce the stored suggestion (``response_for``): for a chat model asked
+for a block, that is the fenced function, not the trimmed body. Training on anything else teaches
+a format the server never uses.
+
+Which rows: only train-split tasks (never ``heldout`` nor HumanEval, which the gate uses), only
+samples from the configured base model, and by default only data sampled from the adapter serving
+now. Anything dropped is counted and said, never silently mixed.
+
+Run alone: ``python -m trainer.data`` prints what each method would train on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from agent.models.prompts import Context, build_prompt, postprocess
+from agent.sample import program_for, task_context  # the data loop's definitions, shared
+
+EVAL_ONLY_SOURCES = ("humaneval",)
+
+
+class EmptyDataset(RuntimeError):
+    """Too little data to train on; the message says how much there is and how to get more."""
+
+
+@dataclass
+class DataWindow:
+    """Which data a run trained on; stored with the adapter and the run."""
+
+    method: str
+    adapter_id: str
+    rows: int
+    tasks: int
+    first_at: float | None = None
+    last_at: float | None = None
+    ids: list = field(default_factory=list, repr=False)  # pair ids / task ids / completion ids
+    dropped: dict = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d["ids"] = [min(self.ids), max(self.ids)] if self.ids and all(isinstance(i, int) for i in self.ids) else len(self.ids)
+        return d
+
+
+# -- formatting (shared with the gate and the GRPO reward) -------------------------------------------
+
+__all__ = ["program_for", "task_context", "response_for", "suggestion_from", "prompt_for"]
+
+
+def response_for(ctx: Context, completion: str, fmt: str) -> str:
+    """The raw generation that serving would trim into ``completion``: the training target.
+
+    For a chat model asked for a block, the model answers with the whole function in a fence, and
+    ``extract_reply`` keeps what follows the prefix; so the target is the fenced prefix + suggestion.
+    Elsewhere the suggestion is the continuation itself."""
+    if fmt == "chat" and ctx.resolved_mode() == "block":
+        fence = {"python": "python"}.get(ctx.language, ctx.language or "")
+        code = (ctx.prefix + completion).strip("\n")
+        return f"```{fence}\n{code}\n```"
+    return completion
+
+
+def suggestion_from(raw: str, ctx: Context, fmt: str) -> str:
+    """Serving's trimming of a raw generation (what the GRPO reward grades)."""
+    return postprocess(raw, ctx, fmt)[0]
+
+
+def prompt_for(task: dict, tokenizer, fmt: str) -> str:
+    return build_prompt(task_context(task), tokenizer, fmt)
+
+
+# -- row selection ---------------------------------------------------------------------------------
+
+def _say_empty(method: str, got: int, need: int, dropped: dict, hint: str) -> EmptyDataset:
+    why = ", ".join(f"{n} {reason}" for reason, n in dropped.items() if n) or "nothing was dropped"
+    return EmptyDataset(f"{method}: {got} usable example(s), at least {need} needed (train.min_examples); "
+                        f"dropped: {why}. {hint}")
+
+
+def preference_rows(store, *, adapter_id: str, model_name: str | None, on_policy_only: bool = True) -> tuple[list[dict], dict]:
+    """Pairs joined with their samples and tasks, filtered by the rules above. Returns (rows, dropped)."""
+    rows = list(store.rows(
+        """select p.id as pair_id, p.task_id, p.chosen_rate, p.rejected_rate, p.adapter_id, p.created_at,
+                  c.completion as chosen, r.completion as rejected, c.model as model,
+                  c.adapter_id as chosen_adapter, r.adapter_id as rejected_adapter,
+                  t.prompt, t.context, t.split, t.source, t.entry_point, t.meta
+           from pairs p join samples c on c.id = p.chosen_id join samples r on r.id = p.rejected_id
+                join tasks t on t.id = p.task_id
+           order by p.id"""))
+    dropped = {"from eval-only tasks (heldout/HumanEval)": 0, "from another base model": 0,
+               "from another adapter (train.on_policy_only)": 0}
+    kept = []
+    for row in rows:
+        if row["split"] == "heldout" or row["source"] in EVAL_ONLY_SOURCES:
+            dropped["from eval-only tasks (heldout/HumanEval)"] += 1
+        elif model_name and row["model"] and row["model"] != model_name:
+            dropped["from another base model"] += 1
+        elif on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
+            dropped["from another adapter (train.on_policy_only)"] += 1
+        else:
+            kept.append(row)
+    return kept, dropped
+
+
+def _window(method: str, adapter_id: str, rows: list[dict], id_key: str, dropped: dict) -> DataWindow:
+    times = [r["created_at"] for r in rows if r.get("created_at")]
+    return DataWindow(method, adapter_id, len(rows), len({r.get("task_id") for r in rows}),
+                      min(times) if times else None, max(times) if times else None,
+                      [r[id_key] for r in rows], {k: v for k, v in dropped.items() if v})
+
+
+def preference_dataset(store, tokenizer, fmt: str, *, method: str, adapter_id: str, model_name: str | None,
+                       on_policy_only: bool, min_examples: int, margin: bool = False):
+    """DPO / reward-model dataset: prompt, chosen, rejected (+ margin). Raises EmptyDataset."""
+    from datasets import Dataset
+
+    rows, dropped = preference_rows(store, adapter_id=adapter_id, model_name=model_name, on_policy_only=on_policy_only)
+    if len(rows) < min_examples:
+        raise _say_empty(method, len(rows), min_examples, dropped,
+                         "Use the editor for a while, or run `plumline tasks import` and `plumline collect`.")
+    records = []
+    for r in rows:
+        ctx = task_context(r)
+        rec = {"prompt": build_prompt(ctx, tokenizer, fmt), "chosen": response_for(ctx, r["chosen"], fmt),
+               "rejected": response_for(ctx, r["rejected"], fmt)}
+        if margin:
+            rec["margin"] = float(r["chosen_rate"] - r["rejected_rate"])
+        records.append(rec)
+    return Dataset.from_list(records), _window(method, adapter_id, rows, "pair_id", dropped)
+
+
+def has_signal(rates: list[float]) -> bool:
+    """A group carries a GRPO learning signal only when its members did not all score the same."""
+    return len(rates) >= 2 and max(rates) - min(rates) > 1e-9
+
+
+def task_tests(store, task_id: str, *, sources: tuple[str, ...] | None = None) -> list[str]:
+    """The validated tests of a task (code of each assert)."""
+    sql = "select code, source from tests where task_id = ? and valid = 1 order by id"
+    return [r["code"] for r in store.rows(sql, [task_id]) if sources is None or r["source"] in sources]
+
+
+def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: int, min_tests: int = 5):
+    """GRPO prompts: train-split tasks with ≥ ``min_tests`` validated tests, minus tasks whose
+    on-policy samples all scored the same (zero-variance groups). Raises EmptyDataset."""
+    from datasets import Dataset
+
+    tasks = list(store.rows("select * from tasks where coalesce(split, 'train') = 'train' order by created_at, id"))
+    dropped = {"eval-only (HumanEval)": 0, f"with < {min_tests} valid tests": 0, "zero-variance groups": 0}
+    kept = []
+    for t in tasks:
+        if t["source"] in EVAL_ONLY_SOURCES:
+            dropped["eval-only (HumanEval)"] += 1
+            continue
+        if len(task_tests(store, t["id"])) < min_tests:
+            dropped[f"with < {min_tests} valid tests"] += 1
+            continue
+        rates = [r["pass_rate"] for r in store.rows(
+            "select pass_rate from samples where task_id = ? and adapter_id = ? and pass_rate is not null",
+            [t["id"], adapter_id])]
+        if rates and not has_signal(rates):
+            dropped["zero-variance groups"] += 1
+            continue
+        kept.append({**t, "task_id": t["id"]})
+    if len(kept) < min_examples:
+        raise _say_empty("grpo", len(kept), min_examples, dropped,
+                         "GRPO needs tasks with validated tests; run `plumline collect` first.")
+    ds = Dataset.from_list([{"prompt": prompt_for(t, tokenizer, fmt), "task_id": t["id"]} for t in kept])
+    return ds, _window("grpo", adapter_id, kept, "task_id", dropped)
+
+
+def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, model_name: str | None, on_policy_only: bool,
+                min_examples: int, persist_min: float = 0.5):
+    """KTO: accepted-and-persisted suggestions (desirable) vs dismissed ones (undesirable), with the
+    prompt string the server actually sent (stored with each completion). Raises EmptyDataset."""
+    from datasets import Dataset
+
+    rows = list(store.rows(
+        """select c.id, c.created_at, c.prompt, c.text, c.prefix, c.suffix, c.language, c.mode, c.model,
+                  c.adapter_id, c.status,
+                  (select max(value) from events e where e.completion_id = c.id and e.kind = 'persist') as persisted
+           from completions c where c.status in ('accepted', 'dismissed') order by c.created_at"""))
+    dropped = {"from another base model": 0, "from another adapter (train.on_policy_only)": 0,
+               "accepted but not (yet) persisted": 0, "without a stored prompt": 0}
+    kept = []
+    for r in rows:
+        if model_name and r["model"] != model_name:
+            dropped["from another base model"] += 1
+        elif on_policy_only and r["adapter_id"] != adapter_id:
+            dropped["from another adapter (train.on_policy_only)"] += 1
+        elif not r["prompt"]:
+            dropped["without a stored prompt"] += 1
+        elif r["status"] == "accepted" and (r["persisted"] is None or r["persisted"] < persist_min):
+            dropped["accepted but not (yet) persisted"] += 1
+        else:
+            kept.append({**r, "task_id": r["id"]})
+    labels = {r["status"] for r in kept}
+    if len(kept) < min_examples or len(labels) < 2:
+        raise _say_empty("kto", len(kept), min_examples, dropped,
+                         "KTO needs both kept and dismissed suggestions from the editor.")
+    records = []
+    for r in kept:
+        ctx = Context(r["prefix"] or "", r["suffix"] or "", r["language"] or "python", r["mode"] or "auto")
+        records.append({"prompt": r["prompt"], "completion": response_for(ctx, r["text"] or "", fmt),
+                        "label": r["status"] == "accepted"})
+    return Dataset.from_list(records), _window("kto", adapter_id, kept, "id", dropped)
+
+
+def mark_used(store, window: DataWindow, run_id: str) -> None:
+    """Record which run consumed which pairs (pairs.used_by)."""
+    if window.method not in ("dpo", "rm") or not window.ids:
+        return
+    with store.db.atomic():
+        for pid in window.ids:
+            row = store.get("pairs", pid)
+            used = json.loads(row["used_by"]) if row and row.get("used_by") else []
+            store.db["pairs"].update(pid, {"used_by": json.dumps(used + [run_id])})
+
+
+if __name__ == "__main__":  # pragma: no cover - a look at the data, by hand
+    from agent.adapters import current_adapter
+    from agent.config import load_config
+    from agent.store import open_store
+
+    cfg = load_config()
+    st = open_store(cfg)
+    current = current_adapter(cfg.adapters_dir).id
+    for label, sql in (("pairs", "select count(*) from pairs"), ("tasks", "select count(*) from tasks"),
+                       ("samples", "select count(*) from samples")):
+        print(label, st.db.execute(sql).fetchone()[0])
+    rows, dropped = preference_rows(st, adapter_id=current, model_name=None, on_policy_only=cfg.train.on_policy_only)
+    print(f"usable pairs for {current}: {len(rows)}; dropped {dropped}")

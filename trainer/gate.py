@@ -1,0 +1,252 @@
+"""The gate: a candidate adapter becomes current only if it beats the current one beyond noise
+(design rule 6). ``plumline eval`` is its face.
+
+What is measured, for the current adapter and the candidate, on two suites of the store's tasks:
+
+* (a) **held-out**: the user's own tasks with split "heldout" (never in a training pair);
+* (b) **guard**: a fixed HumanEval subset (source "humaneval", scored with its ground-truth tests).
+
+Per task: greedy pass@1 (one greedy completion passes every test), and from ``gate_samples``
+samples at the loop's temperature, pass@1 and pass@k (unbiased estimator, Chen et al. 2021).
+Completions are made exactly as serving makes them, and graded by ``trainer.rewards.Grader``, the
+same grader as the GRPO reward.
+
+The statistics are paired, task by task, on greedy outcomes: of the tasks where the two adapters
+disagree, ``wins`` the candidate solves and ``losses`` it does not. Exact McNemar (one-sided
+binomial on the discordant tasks) gives ``p_improve`` = P(wins this high | no difference) and
+``p_regress`` likewise for losses. A paired bootstrap gives a 95% interval on the pass@1 change.
+
+Decision: promote iff held-out ``p_improve < gate_alpha`` and the change ≥ ``gate_min_delta``,
+and the guard does not show ``p_regress < gate_alpha``. Every decision is stored in
+``gate_decisions`` with all figures, promoted or not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass, field
+
+from agent.adapters import Adapter, AdapterError, check_adapter_dir, check_base_model, current_adapter
+from agent.models import BASE_ADAPTER
+from agent.store import now
+from trainer.data import EVAL_ONLY_SOURCES, task_context, task_tests
+
+
+# -- statistics (pure) -------------------------------------------------------------------------------
+
+def binom_tail(k: int, n: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2)."""
+    if n == 0:
+        return 1.0
+    return sum(math.comb(n, i) for i in range(k, n + 1)) / 2 ** n
+
+
+def mcnemar_exact(wins: int, losses: int) -> tuple[float, float]:
+    """One-sided exact McNemar: (p that the candidate is better, p that it is worse)."""
+    n = wins + losses
+    return binom_tail(wins, n), binom_tail(losses, n)
+
+
+def bootstrap_ci(diffs: list[float], *, iters: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Paired bootstrap interval of the mean per-task difference."""
+    if not diffs:
+        return (0.0, 0.0)
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(iters))
+    lo = means[int((1 - level) / 2 * iters)]
+    hi = means[min(iters - 1, int((1 + level) / 2 * iters))]
+    return (lo, hi)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from n samples with c correct."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+@dataclass
+class SuiteScore:
+    """One adapter on one suite: per-task greedy outcomes and sample counts."""
+
+    adapter_id: str
+    task_ids: list[str]
+    greedy: list[int]                       # 1 = the greedy completion passed every test
+    correct: list[int] = field(default_factory=list)  # per task: samples passing every test
+    n: int = 0                              # samples per task
+
+    def pass1(self) -> float:
+        return sum(self.greedy) / len(self.greedy) if self.greedy else 0.0
+
+    def pass_k(self, k: int) -> float | None:
+        if not self.n or not self.correct:
+            return None
+        return sum(pass_at_k(self.n, c, k) for c in self.correct) / len(self.correct)
+
+
+@dataclass
+class Comparison:
+    """Candidate vs current on one suite."""
+
+    suite: str
+    tasks: int
+    current_pass1: float
+    candidate_pass1: float
+    delta: float
+    wins: int
+    losses: int
+    p_improve: float
+    p_regress: float
+    ci95: tuple[float, float]
+    extra: dict = field(default_factory=dict)  # sampled pass@1 / pass@k of each
+
+
+def compare(suite: str, current: SuiteScore, candidate: SuiteScore) -> Comparison:
+    assert current.task_ids == candidate.task_ids, "both adapters must be scored on the same tasks"
+    wins = sum(1 for a, b in zip(current.greedy, candidate.greedy) if b and not a)
+    losses = sum(1 for a, b in zip(current.greedy, candidate.greedy) if a and not b)
+    p_imp, p_reg = mcnemar_exact(wins, losses)
+    diffs = [b - a for a, b in zip(current.greedy, candidate.greedy)]
+    extra = {}
+    if current.n and candidate.n:
+        k = current.n
+        extra = {"samples": current.n, "current_pass1_sampled": current.pass_k(1), "candidate_pass1_sampled": candidate.pass_k(1),
+                 f"current_pass@{k}": current.pass_k(k), f"candidate_pass@{k}": candidate.pass_k(k)}
+    return Comparison(suite, len(diffs), current.pass1(), candidate.pass1(), candidate.pass1() - current.pass1(),
+                      wins, losses, p_imp, p_reg, bootstrap_ci(diffs), extra)
+
+
+def decide(heldout: Comparison | None, guard: Comparison | None, *, alpha: float, min_delta: float) -> tuple[str, str]:
+    """('promote' | 'reject', the reason in words)."""
+    if heldout is None or heldout.tasks == 0:
+        return "reject", "no held-out tasks to judge on: import or collect some (split 'heldout')"
+    if heldout.p_improve >= alpha:
+        return "reject", (f"held-out pass@1 {heldout.current_pass1:.1%} -> {heldout.candidate_pass1:.1%} "
+                          f"({heldout.wins} tasks won, {heldout.losses} lost of {heldout.tasks}) is within noise "
+                          f"(p = {heldout.p_improve:.3g} >= alpha {alpha})")
+    if heldout.delta < min_delta:
+        return "reject", f"held-out gain {heldout.delta:+.1%} is below train.gate_min_delta {min_delta:.1%}"
+    if guard is not None and guard.tasks and guard.p_regress < alpha:
+        return "reject", (f"HumanEval guard regressed: {guard.current_pass1:.1%} -> {guard.candidate_pass1:.1%} "
+                          f"(p = {guard.p_regress:.3g} < alpha {alpha})")
+    return "promote", (f"held-out pass@1 {heldout.current_pass1:.1%} -> {heldout.candidate_pass1:.1%} "
+                       f"(+{heldout.wins}/-{heldout.losses} tasks, p = {heldout.p_improve:.3g})"
+                       + (f"; guard {guard.current_pass1:.1%} -> {guard.candidate_pass1:.1%}" if guard and guard.tasks else ""))
+
+
+@dataclass
+class GateDecision:
+    candidate: str
+    current: str
+    decision: str        # promote | reject
+    reason: str
+    heldout: Comparison | None = None
+    guard: Comparison | None = None
+    id: int | None = None
+
+    def figures(self) -> dict:
+        return {"heldout": asdict(self.heldout) if self.heldout else None,
+                "guard": asdict(self.guard) if self.guard else None}
+
+
+# -- scoring ----------------------------------------------------------------------------------------
+
+def heldout_tasks(store, *, limit: int, min_tests: int) -> list[dict]:
+    rows = store.rows("select * from tasks where split = 'heldout' and coalesce(source, '') not in (%s) "
+                      "order by created_at, id" % ",".join("?" * len(EVAL_ONLY_SOURCES)), list(EVAL_ONLY_SOURCES))
+    return [t for t in rows if len(task_tests(store, t["id"])) >= min_tests][:limit]
+
+
+def guard_tasks(store, *, limit: int) -> list[dict]:
+    """The fixed HumanEval subset: the first ``limit`` HumanEval tasks by id (stable across runs)."""
+    if limit <= 0:
+        return []
+    rows = store.rows("select * from tasks where source = 'humaneval' order by id")
+    return [t for t in rows if task_tests(store, t["id"], sources=("humaneval",))][:limit]
+
+
+def score_suite(policy, grader, tasks: list[dict], *, samples: int, temperature: float) -> SuiteScore:
+    """Greedy + sampled completions from ``policy`` (as served), graded by ``grader``."""
+    contexts = [task_context(t) for t in tasks]
+    ids = [t["id"] for t in tasks]
+    greedy = [c[0] for c in policy.sample(contexts, 1, temperature=0.0)] if tasks else []
+    rates = grader.score(ids, greedy)
+    score = SuiteScore(policy.adapter_id, ids, [int(r is not None and r >= 1.0) for r in rates])
+    if samples > 0 and tasks:
+        sampled = policy.sample(contexts, samples, temperature=temperature)
+        flat_ids = [tid for tid in ids for _ in range(samples)]
+        flat_rates = grader.score(flat_ids, [s for group in sampled for s in group])
+        score.correct = [sum(int(r is not None and r >= 1.0) for r in flat_rates[i * samples:(i + 1) * samples])
+                         for i in range(len(ids))]
+        score.n = samples
+    return score
+
+
+def record(store, decision: GateDecision) -> GateDecision:
+    decision.id = store.write("gate_decisions", {
+        "candidate": decision.candidate, "current": decision.current, "decision": decision.decision,
+        "reason": decision.reason, "metrics": decision.figures(), "created_at": now()})
+    if decision.decision == "reject" and decision.candidate != BASE_ADAPTER:
+        row = store.get("adapters", decision.candidate)
+        if row is None or row.get("status") not in ("broken",):
+            store.write("adapters", {"id": decision.candidate, "status": "rejected"}, replace=True)
+    return decision
+
+
+def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fingerprint: str | None = None,
+             say=print) -> GateDecision:
+    """Score ``candidate_id`` against the current adapter and store the decision (no promotion here)."""
+    from trainer.rewards import Grader
+
+    registry = config.adapters_dir
+    current = current_adapter(registry)
+    candidate = Adapter(candidate_id, registry / candidate_id)
+    try:
+        check_adapter_dir(candidate.path)
+    except AdapterError as exc:
+        if candidate.path.is_dir():
+            store.write("adapters", {"id": candidate_id, "status": "broken"}, replace=True)
+        return record(store, GateDecision(candidate_id, current.id, "reject", f"not loadable: {exc}"))
+    try:
+        check_base_model(candidate, fingerprint)
+        if candidate.meta.get("method") == "rm":
+            raise AdapterError(f"{candidate_id} is a reward model, not a policy adapter")
+    except AdapterError as exc:
+        return record(store, GateDecision(candidate_id, current.id, "reject", str(exc)))
+    t = config.train
+    held = heldout_tasks(store, limit=t.gate_max_heldout, min_tests=config.collect.min_valid_tests)
+    guard = guard_tasks(store, limit=t.gate_humaneval)
+    if not held:
+        return record(store, GateDecision(candidate_id, current.id, "reject",
+                                          "no held-out tasks to judge on: import or collect some (split 'heldout')"))
+    own_policy = policy is None
+    if policy is None:
+        from agent.models import load_backend
+
+        policy = load_backend(config.model, config.cache_dir, say=say)
+    own_sandbox = None
+    if sandbox is None:
+        from sandbox import open_sandbox
+
+        sandbox = own_sandbox = open_sandbox(config.sandbox)
+    try:
+        fmt = getattr(policy, "prompt_format", "chat")
+        held_grader = Grader(store, sandbox, fmt=fmt)
+        guard_grader = Grader(store, sandbox, fmt=fmt, test_sources=("humaneval",))
+        scores = {}
+        for label, adapter in (("current", current), ("candidate", candidate)):
+            say(f"gate: scoring {label} adapter {adapter.id} on {len(held)} held-out + {len(guard)} HumanEval tasks")
+            policy.set_adapter(adapter.path, adapter.id)
+            scores[label] = (score_suite(policy, held_grader, held, samples=t.gate_samples, temperature=config.collect.temperature),
+                             score_suite(policy, guard_grader, guard, samples=0, temperature=0.0) if guard else None)
+    finally:
+        if own_sandbox is not None:
+            own_sandbox.close()
+        if not own_policy:
+            policy.set_adapter(current.path, current.id)  # leave a shared policy as it was
+    held_cmp = compare("heldout", scores["current"][0], scores["candidate"][0])
+    guard_cmp = compare("humaneval", scores["current"][1], scores["candidate"][1]) if guard else None
+    verdict, reason = decide(held_cmp, guard_cmp, alpha=t.gate_alpha, min_delta=t.gate_min_delta)
+    return record(store, GateDecision(candidate_id, current.id, verdict, reason, held_cmp, guard_cmp))

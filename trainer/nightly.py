@@ -1,0 +1,185 @@
+"""``plumline nightly``: collect → train → gate → promote, unattended. Each stage is a function
+you can run alone (``plumline collect``, ``plumline train``, ``plumline eval``,
+``plumline adapters promote``); this module only strings them together, like a speedrun script:
+
+    1. checks   skip on battery, or when the machine is busy (train.max_load), never overlap
+    2. collect  agent.collect.collect: logged prompts → tasks → tests → on-policy samples → pairs
+    3. train    trainer.runs.train: a candidate adapter (train.method) from the current one
+    4. gate     trainer.gate.run_gate: candidate vs current on held-out + HumanEval, stored
+    5. promote  agent.adapters.promote when the gate says so (the language server hot-swaps)
+    6. live     trainer.live.check_and_rollback: roll back if the current adapter does worse live
+
+It runs at low priority (nice 10), holds ``<home>/nightly.lock`` (an ``flock``, released by the
+kernel if the process dies, so a crash never blocks the next night), and logs every run to the
+store (``state`` keys ``nightly.last`` and ``nightly.history``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from agent.store import now
+
+
+class NightlyLocked(RuntimeError):
+    """Another nightly run holds the lock."""
+
+
+class NightlyLock:
+    """An exclusive, non-blocking flock on ``path``; the holder's pid is written inside."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.fd: int | None = None
+
+    def __enter__(self) -> "NightlyLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise NightlyLocked(f"another `plumline nightly` is running (pid {holder}, lock {self.path}); skipped") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def on_battery() -> bool:
+    """True when a battery is present and no mains adapter is online (Linux sysfs; else False)."""
+    root = Path("/sys/class/power_supply")
+    if not root.is_dir():
+        return False
+    mains, battery = [], False
+    for dev in root.iterdir():
+        try:
+            kind = (dev / "type").read_text().strip()
+            if kind == "Mains":
+                mains.append((dev / "online").read_text().strip() == "1")
+            elif kind == "Battery":
+                battery = True
+        except OSError:
+            continue
+    return battery and bool(mains) and not any(mains)
+
+
+def busy(max_load: float) -> str:
+    """A reason to skip when the 1-minute load per core is above ``max_load`` (0 = never)."""
+    if max_load <= 0:
+        return ""
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return f"the machine is busy (load {load:.2f} per core > train.max_load {max_load})" if load > max_load else ""
+
+
+@dataclass
+class NightlyResult:
+    status: str                       # done | skipped | failed
+    message: str
+    stages: dict = field(default_factory=dict)
+    started_at: float = field(default_factory=now)
+    seconds: float = 0.0
+
+
+def log_run(store, result: NightlyResult) -> None:
+    data = asdict(result)
+    store.set_state("nightly.last", json.dumps(data, default=str))
+    hist = json.loads(store.get_state("nightly.history", "[]") or "[]")
+    store.set_state("nightly.history", json.dumps((hist + [data])[-50:], default=str))
+
+
+def stage_collect(config, store, policy, sandbox, say=print) -> dict:
+    """Stage 2: the data loop (``agent.collect.collect``) with the policy serving now."""
+    from agent.collect import collect
+
+    counts = collect(store, config, policy=policy, sandbox=sandbox)
+    out = asdict(counts) if hasattr(counts, "__dataclass_fields__") else {"result": str(counts)}
+    say("collect: " + ", ".join(f"{k} {v}" for k, v in out.items() if v not in (0, None, False)))
+    return out
+
+
+def run_nightly(config, store, *, policy=None, sandbox=None, train_kwargs: dict | None = None, say=print,
+                check_power: bool = True) -> NightlyResult:
+    """One unattended cycle (see the module docstring). Never raises for expected conditions;
+    the result (and the store) say what happened."""
+    t0 = time.perf_counter()
+    try:
+        with NightlyLock(config.home / "nightly.lock"):
+            result = _cycle(config, store, policy=policy, sandbox=sandbox, train_kwargs=train_kwargs or {}, say=say,
+                            check_power=check_power)
+    except NightlyLocked as exc:
+        result = NightlyResult("skipped", str(exc))
+    result.seconds = round(time.perf_counter() - t0, 2)
+    log_run(store, result)
+    say(f"nightly {result.status}: {result.message}")
+    return result
+
+
+def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power) -> NightlyResult:
+    from agent.adapters import AdapterError, base_fingerprint, promote
+    from trainer.gate import run_gate
+    from trainer.live import check_and_rollback
+    from trainer.runs import train
+
+    if check_power and on_battery():
+        return NightlyResult("skipped", "on battery power")
+    reason = busy(config.train.max_load)
+    if reason:
+        return NightlyResult("skipped", reason)
+    try:
+        os.nice(10)  # low priority for the rest of this process
+    except OSError:
+        pass
+    stages: dict = {}
+    if policy is None:
+        from agent.completion import load_policy
+
+        policy = load_policy(config, say=say)
+    own_sandbox = None
+    if sandbox is None:
+        from sandbox import open_sandbox
+
+        sandbox = own_sandbox = open_sandbox(config.sandbox)
+    try:
+        stages["collect"] = stage_collect(config, store, policy, sandbox, say=say)
+        res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
+        stages["train"] = {"status": res.status, "message": res.message, "adapter": res.adapter_id, "run": res.run_id}
+        if not res.ok:
+            return NightlyResult("done" if res.status == "empty" else "failed", f"train: {res.message}", stages)
+        fingerprint = base_fingerprint(policy_path(config))
+        decision = run_gate(config, store, res.adapter_id, policy=policy, sandbox=sandbox, fingerprint=fingerprint, say=say)
+        stages["gate"] = {"decision": decision.decision, "reason": decision.reason, "id": decision.id}
+        if decision.decision == "promote":
+            try:
+                previous = promote(config.adapters_dir, res.adapter_id, store=store, fingerprint=fingerprint)
+                stages["promote"] = {"from": previous, "to": res.adapter_id}
+            except AdapterError as exc:
+                stages["promote"] = {"error": str(exc)}
+                return NightlyResult("failed", f"promotion refused: {exc}", stages)
+        else:
+            live = check_and_rollback(config, store, fingerprint=fingerprint)
+            stages["live"] = {"regressed": live.regressed, "reason": live.reason}
+        return NightlyResult("done", f"{res.adapter_id}: {decision.decision} ({decision.reason})", stages)
+    except Exception as exc:  # noqa: BLE001 - unattended: record what broke, keep serving what serves
+        return NightlyResult("failed", f"{type(exc).__name__}: {exc}", stages)
+    finally:
+        if own_sandbox is not None:
+            own_sandbox.close()
+
+
+def policy_path(config) -> str:
+    from agent.models import resolve_model_path
+
+    return resolve_model_path(config.model, config.cache_dir, say=lambda _m: None)

@@ -1,0 +1,257 @@
+"""``train()``: one entry point for DPO, GRPO, the reward model and KTO.
+
+The stages, each a plain function: ``build_dataset`` (store → rows in the serving format) →
+``BUILDERS[method]`` (model + TRL trainer, ``trainer/methods.py``) → ``fit`` (train with progress,
+NaN guard, checkpoints, resume) → ``save_adapter`` (registry folder + metadata, as a *candidate*;
+only the gate promotes). Every run is a ``train_runs`` row: method, parent, resolved config, data
+window, loss summary, status (running / interrupted / finished / failed / empty).
+
+Resume: checkpoints go to ``<home>/runs/<run id>/checkpoint-N`` every ``train.save_steps`` steps.
+A run that was interrupted (Ctrl-C, a kill, a reboot) with the same method and parent is picked up
+by the next ``train()`` from its last checkpoint, with the same data window.
+
+Run alone::
+
+    plumline train                      # method from train.method (dpo by default)
+    plumline train --method grpo --max-steps 20
+    accelerate launch -m trainer.runs   # the same entry point on several GPUs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers.trainer_callback import PrinterCallback
+
+from agent.adapters import AdapterError, write_meta
+from agent.store import new_id, now
+from trainer.data import DataWindow, EmptyDataset, grpo_dataset, kto_dataset, mark_used, preference_dataset
+from trainer.methods import BUILDERS, common_args
+from trainer.model import Base, load_base, parent_adapter
+from trainer.progress import LossCurve, NaNLoss, ProgressBar
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced. ``status`` is finished, empty, failed or interrupted."""
+
+    run_id: str
+    method: str
+    status: str
+    message: str = ""
+    adapter_id: str | None = None
+    parent: str = "base"
+    metrics: dict = field(default_factory=dict)
+    window: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "finished"
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbox=None):
+    """(dataset, DataWindow, reward_funcs) for ``method``; raises EmptyDataset."""
+    t = config.train
+    common = dict(adapter_id=parent_id, min_examples=t.min_examples)
+    if method in ("dpo", "rm"):
+        ds, window = preference_dataset(store, base.tokenizer, base.fmt, method=method, model_name=base.name,
+                                        on_policy_only=t.on_policy_only, margin=(method == "rm" and t.rm_margin),
+                                        **common)
+        return ds, window, None
+    if method == "kto":
+        ds, window = kto_dataset(store, base.tokenizer, base.fmt, model_name=base.name,
+                                 on_policy_only=t.on_policy_only, **common)
+        return ds, window, None
+    ds, window = grpo_dataset(store, base.tokenizer, base.fmt, min_tests=config.collect.min_valid_tests, **common)
+    from trainer.rewards import Grader, make_execution_reward
+
+    grader = Grader(store, sandbox, fmt=base.fmt)
+    return ds, window, [make_execution_reward(grader, t.grpo_reward)]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def find_resumable(store, runs_dir: Path, method: str, parent_id: str) -> tuple[str, str] | None:
+    """(run id, checkpoint folder) of an unfinished run of this method and parent, if any."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    for row in store.rows("select * from train_runs where method = ? and parent_adapter = ? and status in "
+                          "('running', 'interrupted') order by started_at desc", [method, parent_id]):
+        meta = json.loads(row["metrics"] or "{}")
+        if _pid_alive(meta.get("pid")):
+            continue  # still training in another process
+        out = runs_dir / row["id"]
+        ckpt = get_last_checkpoint(str(out)) if out.is_dir() else None
+        if ckpt:
+            return row["id"], ckpt
+    return None
+
+
+def _explain_oom(config, exc: BaseException) -> TrainingFailed:
+    t = config.train
+    return TrainingFailed(
+        f"out of memory while training ({str(exc).splitlines()[0][:200]}). Lower train.batch_size (now {t.batch_size}; "
+        f"raise train.grad_accum to keep the effective batch), or train.max_length (now {t.max_length})"
+        + (f", or train.grpo_generations (now {t.grpo_generations})" if t.method == "grpo" else "") + "."
+    )
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or "out of memory" in str(exc).lower()
+
+
+def fit(trainer, *, resume_from: str | None, config) -> None:
+    """Train, turning OOM into a message that names the setting to lower."""
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    except NaNLoss:
+        raise
+    except (RuntimeError, MemoryError) as exc:
+        if _is_oom(exc):
+            raise _explain_oom(config, exc) from None
+        raise
+
+
+def adapter_id_for(method: str) -> str:
+    return f"{method}-{time.strftime('%Y%m%d-%H%M%S')}-{new_id()[:6]}"
+
+
+def save_adapter(trainer, config, store, *, adapter_id: str, method: str, base: Base, parent_id: str,
+                 window: DataWindow, run_id: str, metrics: dict) -> Path:
+    """Write the trained adapter into the registry as a candidate: save to a hidden temp folder,
+    add metadata, then rename (a reader never sees a half-written adapter under a real id)."""
+    registry = config.adapters_dir
+    registry.mkdir(parents=True, exist_ok=True)
+    tmp = registry / f".tmp-{adapter_id}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model = trainer.model
+    if hasattr(model, "peft_config") and "default" in getattr(model, "peft_config", {}):
+        model.save_pretrained(str(tmp), selected_adapters=["default"])
+    else:
+        model.save_pretrained(str(tmp))
+    meta = {"id": adapter_id, "parent": parent_id, "method": method, "base_model": base.name,
+            "base_fingerprint": base.fingerprint, "created_at": now(), "train_run": run_id,
+            "data_window": window.summary(), "metrics": metrics}
+    write_meta(tmp, meta)
+    final = registry / adapter_id
+    os.replace(tmp, final)
+    store.write("adapters", {"id": adapter_id, "parent": parent_id, "method": method, "path": str(final),
+                             "base_model": base.name, "status": "candidate", "created_at": meta["created_at"],
+                             "metrics": metrics, "data_window": window.summary()}, replace=True)
+    return final
+
+
+def train(config, store, *, method: str | None = None, max_steps: int | None = None, callbacks: list | None = None,
+          sandbox=None, progress: bool = True, say=print) -> TrainResult:
+    """Train one adapter with ``method`` (default ``config.train.method``) on the store's data.
+
+    Returns a TrainResult; "empty" when there is too little data (nothing trained), "failed" with
+    the reason (NaN loss, out of memory, adapter from another base). KeyboardInterrupt marks the run
+    interrupted (resumable) and propagates."""
+    method = method or config.train.method
+    base = load_base(config, say=say)
+    parent = None
+    if method != "rm":
+        try:
+            parent = parent_adapter(config, base)
+        except AdapterError as exc:
+            return TrainResult(new_id(), method, "failed", f"cannot continue from the current adapter: {exc}")
+    parent_id = parent.id if parent else "base"
+    runs_dir = config.home / "runs"
+    resumable = find_resumable(store, runs_dir, method, parent_id)
+    run_id, resume_from = resumable if resumable else (new_id(), None)
+
+    own_sandbox = None
+    if method == "grpo" and sandbox is None:
+        from sandbox import open_sandbox
+
+        sandbox = own_sandbox = open_sandbox(config.sandbox)
+    try:
+        try:
+            dataset, window, reward_funcs = build_dataset(config, store, base, method, parent_id, sandbox)
+        except EmptyDataset as exc:
+            store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
+                                       "started_at": now(), "finished_at": now(), "status": "empty",
+                                       "config": dataclasses.asdict(config.train), "metrics": {"message": str(exc)}},
+                        replace=True)
+            return TrainResult(run_id, method, "empty", str(exc), parent=parent_id)
+        say(f"{method}: {window.rows} examples from {window.tasks} tasks, continuing from {parent_id}"
+            + (f"; resuming run {run_id[:8]} from {Path(resume_from).name}" if resume_from else ""))
+        started = now()
+        if not resumable:
+            store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
+                                       "started_at": started, "status": "running",
+                                       "config": {"train": dataclasses.asdict(config.train), "model": config.model.name,
+                                                  "base_fingerprint": base.fingerprint},
+                                       "metrics": {"pid": os.getpid(), "window": window.summary()}})
+        else:
+            store.update("train_runs", run_id, {"status": "running", "metrics": {"pid": os.getpid(), "window": window.summary()}})
+        curve = LossCurve(config.train.learning_rate)
+        cbs = [curve] + list(callbacks or [])
+        bar = ProgressBar(f"{method} training") if progress else None
+        if bar:
+            cbs.append(bar)
+        args = common_args(config, base, str(runs_dir / run_id), max_steps=max_steps)
+        t0 = time.perf_counter()
+        try:
+            trainer = BUILDERS[method](config, base, parent, dataset, args, cbs, reward_funcs=reward_funcs)
+            trainer.remove_callback(PrinterCallback)  # our bar shows the loss; no raw log dicts on stdout
+            fit(trainer, resume_from=resume_from, config=config)
+        except KeyboardInterrupt:
+            store.update("train_runs", run_id, {"status": "interrupted", "finished_at": now()})
+            raise
+        except (NaNLoss, TrainingFailed, AdapterError) as exc:
+            store.update("train_runs", run_id, {"status": "failed", "finished_at": now(),
+                                                "metrics": {"message": str(exc), **curve.summary()}})
+            return TrainResult(run_id, method, "failed", str(exc), parent=parent_id, window=window.summary())
+        finally:
+            if bar:
+                bar.close()
+        state = trainer.state
+        elapsed = time.perf_counter() - t0
+        resumed_step = int(Path(resume_from).name.split("-")[-1]) if resume_from else 0
+        metrics = {"steps": state.global_step, "resumed_from_step": resumed_step, "train_seconds": round(elapsed, 2),
+                   "examples": window.rows, **curve.summary()}
+        adapter_id = adapter_id_for(method)
+        save_adapter(trainer, config, store, adapter_id=adapter_id, method=method, base=base, parent_id=parent_id,
+                     window=window, run_id=run_id, metrics={k: v for k, v in metrics.items() if k != "loss_curve"})
+        mark_used(store, window, run_id)
+        store.update("train_runs", run_id, {"status": "finished", "finished_at": now(), "adapter_id": adapter_id,
+                                            "metrics": metrics})
+        shutil.rmtree(runs_dir / run_id, ignore_errors=True)  # checkpoints are only for resuming
+        return TrainResult(run_id, method, "finished", f"trained {adapter_id} in {state.global_step} steps",
+                           adapter_id, parent_id, metrics, window.summary())
+    finally:
+        if own_sandbox is not None:
+            own_sandbox.close()
+
+
+if __name__ == "__main__":  # `accelerate launch -m trainer.runs` (multi-GPU), same as `plumline train`
+    from agent.config import load_config
+    from agent.store import open_store
+
+    cfg = load_config()
+    result = train(cfg, open_store(cfg))
+    print(f"{result.status}: {result.message}")
