@@ -30,6 +30,10 @@ from dataclasses import asdict, dataclass, field
 from agent.models.prompts import Context, build_prompt, postprocess
 from agent.sample import program_for, task_context  # the data loop's definitions, shared
 
+# Tests from these sources are ground truth for evaluation only (HumanEval's own tests): they never
+# score anything that is trained on. Tasks are kept out of training by their split ("heldout"), not
+# by where they came from: HumanEval's train-split tasks are fair training data with plumline's own
+# synthesized tests, exactly like a user's functions.
 EVAL_ONLY_SOURCES = ("humaneval",)
 
 
@@ -101,12 +105,12 @@ def preference_rows(store, *, adapter_id: str, model_name: str | None, on_policy
            from pairs p join samples c on c.id = p.chosen_id join samples r on r.id = p.rejected_id
                 join tasks t on t.id = p.task_id
            order by p.id"""))
-    dropped = {"from eval-only tasks (heldout/HumanEval)": 0, "from another base model": 0,
+    dropped = {"from held-out tasks": 0, "from another base model": 0,
                "from another adapter (train.on_policy_only)": 0}
     kept = []
     for row in rows:
-        if row["split"] == "heldout" or row["source"] in EVAL_ONLY_SOURCES:
-            dropped["from eval-only tasks (heldout/HumanEval)"] += 1
+        if row["split"] == "heldout":
+            dropped["from held-out tasks"] += 1
         elif model_name and row["model"] and row["model"] != model_name:
             dropped["from another base model"] += 1
         elif on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
@@ -154,19 +158,22 @@ def task_tests(store, task_id: str, *, sources: tuple[str, ...] | None = None) -
     return [r["code"] for r in store.rows(sql, [task_id]) if sources is None or r["source"] in sources]
 
 
+def training_tests(store, task_id: str) -> list[str]:
+    """The validated tests that may score training data: every source except the eval-only ones."""
+    sql = "select code, source from tests where task_id = ? and valid = 1 order by id"
+    return [r["code"] for r in store.rows(sql, [task_id]) if r["source"] not in EVAL_ONLY_SOURCES]
+
+
 def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: int, min_tests: int = 5):
     """GRPO prompts: train-split tasks with ≥ ``min_tests`` validated tests, minus tasks whose
     on-policy samples all scored the same (zero-variance groups). Raises EmptyDataset."""
     from datasets import Dataset
 
     tasks = list(store.rows("select * from tasks where coalesce(split, 'train') = 'train' order by created_at, id"))
-    dropped = {"eval-only (HumanEval)": 0, f"with < {min_tests} valid tests": 0, "zero-variance groups": 0}
+    dropped = {f"with < {min_tests} valid tests": 0, "zero-variance groups": 0}
     kept = []
     for t in tasks:
-        if t["source"] in EVAL_ONLY_SOURCES:
-            dropped["eval-only (HumanEval)"] += 1
-            continue
-        if len(task_tests(store, t["id"])) < min_tests:
+        if len(training_tests(store, t["id"])) < min_tests:
             dropped[f"with < {min_tests} valid tests"] += 1
             continue
         rates = [r["pass_rate"] for r in store.rows(

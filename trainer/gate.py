@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from agent.adapters import Adapter, AdapterError, check_adapter_dir, check_base_model, current_adapter
 from agent.models import BASE_ADAPTER
 from agent.store import now
-from trainer.data import EVAL_ONLY_SOURCES, task_context, task_tests
+from trainer.data import task_context, task_tests
 
 
 # -- statistics (pure) -------------------------------------------------------------------------------
@@ -154,16 +154,16 @@ class GateDecision:
 # -- scoring ----------------------------------------------------------------------------------------
 
 def heldout_tasks(store, *, limit: int, min_tests: int) -> list[dict]:
-    rows = store.rows("select * from tasks where split = 'heldout' and coalesce(source, '') not in (%s) "
-                      "order by created_at, id" % ",".join("?" * len(EVAL_ONLY_SOURCES)), list(EVAL_ONLY_SOURCES))
+    rows = store.rows("select * from tasks where split = 'heldout' order by created_at, id")
     return [t for t in rows if len(task_tests(store, t["id"])) >= min_tests][:limit]
 
 
 def guard_tasks(store, *, limit: int) -> list[dict]:
-    """The fixed HumanEval subset: the first ``limit`` HumanEval tasks by id (stable across runs)."""
+    """The fixed HumanEval subset: the first ``limit`` HumanEval tasks by id (stable across runs)
+    that are not in the train split, so the guard never scores what was trained on."""
     if limit <= 0:
         return []
-    rows = store.rows("select * from tasks where source = 'humaneval' order by id")
+    rows = store.rows("select * from tasks where source = 'humaneval' and coalesce(split, '') != 'train' order by id")
     return [t for t in rows if task_tests(store, t["id"], sources=("humaneval",))][:limit]
 
 

@@ -22,14 +22,16 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from trainer.data import has_signal, suggestion_from, task_context, task_tests
+from trainer.data import has_signal, suggestion_from, task_context, task_tests, training_tests
 
 
 class Grader:
     """Scores suggestions for tasks in the sandbox. Holds the sandbox pool and the tests it needs."""
 
-    def __init__(self, store, sandbox, *, fmt: str = "chat", test_sources: tuple[str, ...] | None = None):
+    def __init__(self, store, sandbox, *, fmt: str = "chat", test_sources: tuple[str, ...] | None = None,
+                 training: bool = False):
         self.store = store
+        self.training = training  # training rewards never see eval-only (HumanEval's own) tests
         self.sandbox = sandbox
         self.fmt = fmt
         self.test_sources = test_sources  # e.g. ("humaneval",) for the guard
@@ -46,7 +48,8 @@ class Grader:
 
     def tests(self, task_id: str) -> list[str]:
         if task_id not in self._tests:
-            self._tests[task_id] = task_tests(self.store, task_id, sources=self.test_sources)
+            self._tests[task_id] = (training_tests(self.store, task_id) if self.training
+                                    else task_tests(self.store, task_id, sources=self.test_sources))
         return self._tests[task_id]
 
     def score(self, task_ids: list[str], suggestions: list[str]) -> list[float | None]:

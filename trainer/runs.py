@@ -75,7 +75,7 @@ def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbo
     ds, window = grpo_dataset(store, base.tokenizer, base.fmt, min_tests=config.collect.min_valid_tests, **common)
     from trainer.rewards import Grader, make_execution_reward
 
-    grader = Grader(store, sandbox, fmt=base.fmt)
+    grader = Grader(store, sandbox, fmt=base.fmt, training=True)
     return ds, window, [make_execution_reward(grader, t.grpo_reward)]
 
 

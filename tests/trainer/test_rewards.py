@@ -73,3 +73,15 @@ def test_grpo_trains_with_execution_reward(train_env, model_name, sandbox, monke
     result = runs.train(config, store, method="grpo", max_steps=1, sandbox=sandbox, progress=False, say=lambda m: None)
     assert result.ok, result.message
     assert seen and len(seen[0]) == 2  # one group of 2 completions went through the sandbox
+
+
+def test_training_rewards_never_see_eval_only_tests(tmp_path):
+    from agent.store import Store
+    from trainer.rewards import Grader
+
+    store = Store(tmp_path / "p.db")
+    store.write("tasks", {"id": "t", "source": "humaneval", "split": "train", "prompt": "def f(x):\n", "entry_point": "f"})
+    store.write("tests", {"task_id": "t", "source": "policy", "code": "assert f(1) == 1", "valid": 1})
+    store.write("tests", {"task_id": "t", "source": "humaneval", "code": "assert f(2) == 2", "valid": 1})
+    assert Grader(store, None, training=True).tests("t") == ["assert f(1) == 1"]
+    assert len(Grader(store, None).tests("t")) == 2  # evaluation may use HumanEval's own tests

@@ -20,16 +20,16 @@ def test_empty_dataset_says_so(train_env, model_name):
     assert not any(config.adapters_dir.glob("dpo-*"))
 
 
-def test_heldout_humaneval_and_foreign_data_never_train(train_env, model_name):
+def test_heldout_and_foreign_data_never_train(train_env, model_name):
     config, store = train_env
     fill_pairs(store, n=2, model=model_name)
     fill_pairs(store, n=1, model=model_name, split="heldout")
-    fill_pairs(store, n=1, model=model_name, source="humaneval")
+    fill_pairs(store, n=1, model=model_name, source="humaneval")  # a train-split HumanEval task: fair data
     fill_pairs(store, n=1, model="some/other-base")
     fill_pairs(store, n=1, model=model_name, adapter_id="an-older-adapter")
     rows, dropped = preference_rows(store, adapter_id="base", model_name=model_name)
-    assert len(rows) == 2
-    assert dropped == {"from eval-only tasks (heldout/HumanEval)": 2, "from another base model": 1,
+    assert len(rows) == 3
+    assert dropped == {"from held-out tasks": 1, "from another base model": 1,
                        "from another adapter (train.on_policy_only)": 1}
 
 
