@@ -169,6 +169,7 @@ COMMAND_MODULES = [
     ("agent.loop_cli", None),
     ("trainer.cli", None),
     ("agent.stats", None),
+    ("agent.demo", None),
 ]
 
 

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from agent.adapters import Adapter, AdapterError, check_adapter_dir, check_base_model, current_adapter
 from agent.models import BASE_ADAPTER
 from agent.store import now
-from trainer.data import task_context, task_tests
+from trainer.data import EVAL_ONLY_SOURCES, task_context, task_tests
 
 
 # -- statistics (pure) -------------------------------------------------------------------------------
@@ -154,8 +154,11 @@ class GateDecision:
 # -- scoring ----------------------------------------------------------------------------------------
 
 def heldout_tasks(store, *, limit: int, min_tests: int) -> list[dict]:
+    """Held-out tasks that can judge: ≥ ``min_tests`` validated tests, or any ground-truth test (a
+    benchmark's own, e.g. HumanEval's, which need no minimum: they are not synthesized)."""
     rows = store.rows("select * from tasks where split = 'heldout' order by created_at, id")
-    return [t for t in rows if len(task_tests(store, t["id"])) >= min_tests][:limit]
+    return [t for t in rows if task_tests(store, t["id"], sources=EVAL_ONLY_SOURCES)
+            or len(task_tests(store, t["id"])) >= min_tests][:limit]
 
 
 def guard_tasks(store, *, limit: int) -> list[dict]:

@@ -100,25 +100,25 @@ def log_run(store, result: NightlyResult) -> None:
     store.set_state("nightly.history", json.dumps((hist + [data])[-50:], default=str))
 
 
-def stage_collect(config, store, policy, sandbox, say=print) -> dict:
+def stage_collect(config, store, policy, sandbox, say=print, reporter=None) -> dict:
     """Stage 2: the data loop (``agent.collect.collect``) with the policy serving now."""
     from agent.collect import collect
 
-    counts = collect(store, config, policy=policy, sandbox=sandbox)
+    counts = collect(store, config, policy=policy, sandbox=sandbox, reporter=reporter)
     out = asdict(counts) if hasattr(counts, "__dataclass_fields__") else {"result": str(counts)}
     say("collect: " + ", ".join(f"{k} {v}" for k, v in out.items() if v not in (0, None, False)))
     return out
 
 
 def run_nightly(config, store, *, policy=None, sandbox=None, train_kwargs: dict | None = None, say=print,
-                check_power: bool = True) -> NightlyResult:
+                check_power: bool = True, reporter=None) -> NightlyResult:
     """One unattended cycle (see the module docstring). Never raises for expected conditions;
     the result (and the store) say what happened."""
     t0 = time.perf_counter()
     try:
         with NightlyLock(config.home / "nightly.lock"):
             result = _cycle(config, store, policy=policy, sandbox=sandbox, train_kwargs=train_kwargs or {}, say=say,
-                            check_power=check_power)
+                            check_power=check_power, reporter=reporter)
     except NightlyLocked as exc:
         result = NightlyResult("skipped", str(exc))
     result.seconds = round(time.perf_counter() - t0, 2)
@@ -127,7 +127,7 @@ def run_nightly(config, store, *, policy=None, sandbox=None, train_kwargs: dict 
     return result
 
 
-def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power) -> NightlyResult:
+def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, reporter=None) -> NightlyResult:
     from agent.adapters import AdapterError, base_fingerprint, promote
     from trainer.gate import run_gate
     from trainer.live import check_and_rollback
@@ -153,7 +153,7 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power) ->
 
         sandbox = own_sandbox = open_sandbox(config.sandbox)
     try:
-        stages["collect"] = stage_collect(config, store, policy, sandbox, say=say)
+        stages["collect"] = stage_collect(config, store, policy, sandbox, say=say, reporter=reporter)
         res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
         stages["train"] = {"status": res.status, "message": res.message, "adapter": res.adapter_id, "run": res.run_id}
         if not res.ok:

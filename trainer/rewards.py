@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from trainer.data import has_signal, suggestion_from, task_context, task_tests, training_tests
+from trainer.data import EVAL_ONLY_SOURCES, has_signal, suggestion_from, task_context, task_tests, training_tests
 
 
 class Grader:
@@ -48,8 +48,14 @@ class Grader:
 
     def tests(self, task_id: str) -> list[str]:
         if task_id not in self._tests:
-            self._tests[task_id] = (training_tests(self.store, task_id) if self.training
-                                    else task_tests(self.store, task_id, sources=self.test_sources))
+            if self.training:
+                tests = training_tests(self.store, task_id)
+            elif self.test_sources is None:
+                # evaluation: ground truth (a benchmark's own tests) when the task has it
+                tests = task_tests(self.store, task_id, sources=EVAL_ONLY_SOURCES) or task_tests(self.store, task_id)
+            else:
+                tests = task_tests(self.store, task_id, sources=self.test_sources)
+            self._tests[task_id] = tests
         return self._tests[task_id]
 
     def score(self, task_ids: list[str], suggestions: list[str]) -> list[float | None]:

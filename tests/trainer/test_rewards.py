@@ -84,4 +84,4 @@ def test_training_rewards_never_see_eval_only_tests(tmp_path):
     store.write("tests", {"task_id": "t", "source": "policy", "code": "assert f(1) == 1", "valid": 1})
     store.write("tests", {"task_id": "t", "source": "humaneval", "code": "assert f(2) == 2", "valid": 1})
     assert Grader(store, None, training=True).tests("t") == ["assert f(1) == 1"]
-    assert len(Grader(store, None).tests("t")) == 2  # evaluation may use HumanEval's own tests
+    assert Grader(store, None).tests("t") == ["assert f(2) == 2"]  # evaluation prefers the ground truth
