@@ -18,7 +18,9 @@ class CollectConfig:
     teacher_timeout_s: float = field(default=60.0, metadata={"help": "seconds to wait for one teacher reply before recording it as failed"})
     test_writer: str = field(default="auto", metadata={"help": "who writes asserts: auto (teacher if teacher_url is set, else policy), policy, teacher, or none (docstring and workspace tests only)"})
     asserts_per_task: int = field(default=20, metadata={"help": "asserts asked of the test writer per task (ACECODER asks for about 20)"})
-    test_tokens: int = field(default=384, metadata={"help": "max new tokens for the policy's reply when it writes tests"})
+    test_tokens: int = field(default=256, metadata={"help": "max new tokens for each of the policy's replies when it writes tests"})
+    test_replies: int = field(default=8, metadata={"help": "replies sampled per task when the policy writes tests (a small model writes a few asserts per reply; they are pooled)"})
+    test_temperature: float = field(default=0.8, metadata={"help": "sampling temperature of those replies (0 = one greedy reply)"})
     test_timeout_s: float = field(default=2.0, metadata={"help": "a test slower than this on the oracle is rejected as too slow"})
     rejected_min: float = field(default=0.0, metadata={"help": "a rejected candidate's pass rate must be above this (ACECODER: > 0)"})
     max_pairs_per_task: int = field(default=8, metadata={"help": "at most this many pairs per task and adapter"})
@@ -49,8 +51,8 @@ class CollectConfig:
             raise ValueError(f"collect.heldout_fraction must lie in [0, 1), got {self.heldout_fraction}")
         if self.rejected_min < 0 or self.rejected_min >= 1:
             raise ValueError(f"collect.rejected_min must lie in [0, 1), got {self.rejected_min}")
-        if min(self.asserts_per_task, self.test_tokens, self.max_pairs_per_task, self.batch_rows) < 1:
-            raise ValueError("collect.asserts_per_task, test_tokens, max_pairs_per_task and batch_rows must be >= 1")
+        if min(self.asserts_per_task, self.test_tokens, self.test_replies, self.max_pairs_per_task, self.batch_rows) < 1:
+            raise ValueError("collect.asserts_per_task, test_tokens, test_replies, max_pairs_per_task and batch_rows must be >= 1")
         if self.test_timeout_s <= 0 or self.teacher_timeout_s <= 0 or self.oracle_stable_s < 0:
             raise ValueError("collect.test_timeout_s and teacher_timeout_s must be > 0, oracle_stable_s >= 0")
         if self.temperature < 0:

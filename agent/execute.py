@@ -93,3 +93,17 @@ def score_candidates(sandbox, tasks: list[dict], candidates: list[list[str]], te
 
 def verdict_summary(verdicts: Sequence[Verdict]) -> str:
     return json.dumps({s: sum(v.status == s for v in verdicts) for s in {v.status for v in verdicts}})
+
+
+def valid_tests(store: Store, task_ids: list[str], *, ground_truth: bool = False) -> dict[str, list[dict]]:
+    """The tests to score a task with, keyed by task id: its valid synthesized tests (what pass
+    rates and pairs use), or with ``ground_truth`` its valid HumanEval tests (evaluation only)."""
+    from agent.tasks import EVAL_SOURCES, SYNTH_SOURCES
+
+    sources = EVAL_SOURCES if ground_truth else SYNTH_SOURCES
+    out: dict[str, list[dict]] = {tid: [] for tid in task_ids}
+    for tid in task_ids:
+        out[tid] = list(store.rows(
+            "select id, source, code, weight from tests where task_id = ? and valid = 1 and source in (%s) order by id"
+            % ",".join("?" * len(sources)), [tid, *sources]))
+    return out

@@ -36,6 +36,7 @@ from agent.privacy import PrivacyConfig, is_excluded, scrub
 MAX_ASSERT_CHARS = 400
 MAX_ASSERTS_PER_REPLY = 60
 MAX_REPLY_BYTES = 64_000
+MAX_PROMPT_CHARS = 4_000  # of the task shown to the test writer (small models have short contexts)
 
 TEST_INSTRUCTION = (
     "Write {k} different assert statements that test the Python function `{name}` below. "
@@ -115,7 +116,7 @@ def parse_asserts(text: str, entry_point: str, limit: int = MAX_ASSERTS_PER_REPL
         # join continuation lines while brackets are open (at most 8 lines)
         extra = 0
         while src.count("(") + src.count("[") + src.count("{") > src.count(")") + src.count("]") + src.count("}") \
-                and i < len(lines) and extra < 8:
+                and i < len(lines) and extra < 8 and not lines[i].strip().startswith("assert"):
             src += " " + lines[i].strip()
             i += 1
             extra += 1
@@ -181,6 +182,7 @@ def docstring_tests(prompt: str, entry_point: str) -> list[str]:
             while i < len(lines) and lines[i].strip().startswith("..."):
                 expr += "\n" + lines[i].strip()[3:].lstrip()
                 i += 1
+            want_at = i
             want = []
             while i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(">>>") \
                     and not lines[i].strip().endswith(('"""', "'''")):
@@ -188,11 +190,12 @@ def docstring_tests(prompt: str, entry_point: str) -> list[str]:
                 i += 1
             if i < len(lines) and lines[i].strip().endswith(('"""', "'''")) and lines[i].strip() not in ('"""', "'''"):
                 want.append(lines[i].strip()[:-3])
-            expected = " ".join(want).strip()
-            if expected:
-                norm = well_formed(f"assert {expr} == {expected}", entry_point)
-                if norm and norm not in tests:
-                    tests.append(norm)
+            norm = well_formed(f"assert {expr} == {' '.join(want).strip()}", entry_point) if want else None
+            if norm is None and len(want) > 1:  # output is one line; what follows is prose or other examples
+                norm = well_formed(f"assert {expr} == {want[0]}", entry_point)
+                i = want_at + 1
+            if norm and norm not in tests:
+                tests.append(norm)
             continue
         # "f(x) -> y" and friends, anywhere on the line
         pos = s.find(entry_point + "(")
@@ -217,25 +220,41 @@ def docstring_tests(prompt: str, entry_point: str) -> list[str]:
 def test_request(task: dict, k: int = 20, example: str | None = None) -> str:
     """The instruction given to the policy or the teacher."""
     example = example or f"assert {task['entry_point']}(...) == ..."
-    return TEST_INSTRUCTION.format(k=k, name=task["entry_point"], example=example, code=task["prompt"])
+    code = task["prompt"]
+    if len(code) > MAX_PROMPT_CHARS:  # keep the signature and docstring (the end), drop far helpers
+        code = code[-MAX_PROMPT_CHARS:]
+        code = code[code.find("\n") + 1:]
+    return TEST_INSTRUCTION.format(k=k, name=task["entry_point"], example=example, code=code)
 
 
-def policy_tests(policy, tasks: list[dict], *, k: int = 20, max_new_tokens: int = 384,
-                 examples: list[str | None] | None = None) -> list[Synthesized]:
-    """Ask the serving model for asserts, batched over tasks (greedy: the test writer should be
-    its most careful self)."""
+def policy_prefill(entry_point: str, example: str | None) -> str:
+    """The start of the model's answer, written for it: a code fence, the example assert (when it
+    is a real one) and the start of the next assert. A small model asked plainly rewrites the
+    function instead; started on an assert, it keeps writing asserts."""
+    first = example + "\n" if example and well_formed(example, entry_point) else ""
+    return f"```python\n{first}assert {entry_point}("
+
+
+def policy_tests(policy, tasks: list[dict], *, k: int = 20, max_new_tokens: int = 256,
+                 examples: list[str | None] | None = None, replies: int = 8,
+                 temperature: float = 0.8) -> list[Synthesized]:
+    """Ask the serving model for asserts, batched over tasks. The answer is prefilled with the
+    start of an assert; a small model then writes one to a few asserts and closes the block, so
+    ``replies`` answers are sampled per task and their asserts pooled (greedy when replies = 1)."""
     if not tasks:
         return []
     examples = examples or [None] * len(tasks)
-    prompts = [policy.chat_prompt(test_request(t, k, ex)) if hasattr(policy, "chat_prompt") else test_request(t, k, ex)
-               for t, ex in zip(tasks, examples)]
+    prefills = [policy_prefill(t["entry_point"], ex) for t, ex in zip(tasks, examples)]
+    prompts = [(policy.chat_prompt(test_request(t, k, ex)) if hasattr(policy, "chat_prompt") else test_request(t, k, ex) + "\n")
+               + pre for t, ex, pre in zip(tasks, examples, prefills)]
     out = []
     try:
-        replies = policy.generate(prompts, max_new_tokens=max_new_tokens, temperature=0.0, n=1)
+        got = policy.generate(prompts, max_new_tokens=max_new_tokens, temperature=temperature if replies > 1 else 0.0,
+                              n=replies)
     except Exception as exc:  # noqa: BLE001 - a model failure is recorded, never fatal
         return [Synthesized("policy", error=f"generation failed: {type(exc).__name__}: {exc}") for _ in tasks]
-    for task, reply in zip(tasks, replies):
-        tests, rejected = parse_asserts(reply[0] if reply else "", task["entry_point"])
+    for task, answers, pre in zip(tasks, got, prefills):
+        tests, rejected = parse_asserts("\n".join(pre + a for a in answers), task["entry_point"])
         out.append(Synthesized("policy", tests, "" if tests else "no well-formed asserts in the reply", rejected))
     return out
 
@@ -335,30 +354,46 @@ class TestCheck:
 
 def validate_with_oracle(sandbox, oracle: str, tests: list[str], *, timeout_s: float = 2.0, runs: int = 2) -> list[TestCheck]:
     """Run the oracle ``runs`` times against every test: keep what it passes every time."""
+    return validate_with_oracles(sandbox, [(oracle, tests)], timeout_s=timeout_s, runs=runs)[0]
+
+
+def validate_with_oracles(sandbox, jobs: list[tuple[str, list[str]]], *, timeout_s: float = 2.0,
+                          runs: int = 2, progress=None) -> list[list[TestCheck]]:
+    """Many tasks at once, ``[(oracle, tests)]`` → checks per task (one sandbox batch)."""
     from sandbox import Limits, TestCase
 
-    cases, checks = [], {}
-    for code in tests:
-        try:
-            cases.append(TestCase.from_assert(code))
-        except ValueError as exc:
-            checks[code] = TestCheck(code, False, f"unparseable: {exc}")
     limits = Limits(timeout_s=timeout_s, memory_mb=sandbox.default_limits.memory_mb)
-    results = sandbox.run_batch([(oracle, cases)] * runs, limits) if cases else []
-    for j, case in enumerate(cases):
-        statuses = [r[j] for r in results]
-        first = statuses[0]
-        if any(v.status == "timeout" for v in statuses):
-            checks[case.source] = TestCheck(case.source, False, "too_slow: the oracle timed out")
-        elif len({v.status for v in statuses}) > 1:
-            checks[case.source] = TestCheck(case.source, False, "nondeterministic: verdicts differ between runs")
-        elif first.status == "rejected":
-            checks[case.source] = TestCheck(case.source, False, f"oracle_rejected: {first.detail}"[:300])
-        elif not first.passed:
-            checks[case.source] = TestCheck(case.source, False, f"oracle_fails: {first.status} {first.detail}".strip()[:300])
-        else:
-            checks[case.source] = TestCheck(case.source, True)
-    return [checks[c] for c in tests]
+    parsed: list[tuple[list[TestCase], dict[str, TestCheck]]] = []
+    items = []
+    for oracle, tests in jobs:
+        cases, checks = [], {}
+        for code in tests:
+            try:
+                cases.append(TestCase.from_assert(code))
+            except ValueError as exc:
+                checks[code] = TestCheck(code, False, f"unparseable: {exc}"[:300])
+        parsed.append((cases, checks))
+        items += [(oracle, cases)] * (runs if cases else 0)
+    results = sandbox.run_batch(items, limits, progress=progress) if items else []
+    out, k = [], 0
+    for (oracle, tests), (cases, checks) in zip(jobs, parsed):
+        mine = results[k:k + runs] if cases else []
+        k += len(mine)
+        for j, case in enumerate(cases):
+            statuses = [r[j] for r in mine]
+            first = statuses[0]
+            if any(v.status == "timeout" for v in statuses):
+                checks[case.source] = TestCheck(case.source, False, "too_slow: the oracle timed out")
+            elif len({v.status for v in statuses}) > 1:
+                checks[case.source] = TestCheck(case.source, False, "nondeterministic: verdicts differ between runs")
+            elif first.status == "rejected":
+                checks[case.source] = TestCheck(case.source, False, f"oracle_rejected: {first.detail}"[:300])
+            elif not first.passed:
+                checks[case.source] = TestCheck(case.source, False, f"oracle_fails: {first.status} {first.detail}".strip()[:300])
+            else:
+                checks[case.source] = TestCheck(case.source, True)
+        out.append([checks.get(c) or checks.get(c.strip()) or TestCheck(c, False, "unparseable") for c in tests])
+    return out
 
 
 def validate_by_agreement(pass_matrix: list[list[bool]], flaky: list[bool] | None = None) -> list[TestCheck]:

@@ -239,7 +239,8 @@ def function_task(text: str, *, name: str | None = None, line: int | None = None
                 return skip("uses_io", f"{fn.name} (or a helper) calls {n}()")
             elif n not in _BUILTIN_NAMES:
                 return skip("undefined_name", f"{fn.name} uses {n!r}, which the file does not define")
-    for stmt in needed:
+    inner = [n for node in [fn, *needed] for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    for stmt in inner:
         for module in _module_of(stmt):
             if module == ".":
                 return skip("project_import", f"{fn.name} needs a relative import ({ast.unparse(stmt)})")
@@ -361,6 +362,11 @@ def folder_tasks(root: Path, privacy: PrivacyConfig | None = None) -> Iterable[T
                 if isinstance(draft, TaskDraft):
                     draft.meta["root"] = str(root.resolve())
                 yield draft
+            elif isinstance(stmt, ast.ClassDef):
+                for sub in stmt.body:
+                    if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)) and not sub.name.startswith("__"):
+                        yield Skip("file", f"{rel}::{stmt.name}.{sub.name}", "method",
+                                   f"{stmt.name}.{sub.name} is a method; it needs an instance a task cannot provide", rel)
 
 
 # ---------------------------------------------------------------- logged completions
@@ -462,13 +468,18 @@ def store_draft(store: Store, item: TaskDraft | Skip, *, heldout_fraction: float
                               "relpath": item.relpath, "status": "skipped", "skip_reason": item.reason,
                               "hash": h, "meta": {"detail": item.detail}})
         return "skipped", tid
-    existing = store.db.execute("select id, meta from tasks where hash = ?", [item.hash]).fetchone()
+    existing = store.db.execute("select id, meta, oracle, status from tasks where hash = ?", [item.hash]).fetchone()
     if existing:
+        values: dict = {}
         ids = item.meta.get("completion_ids")
         if ids:  # remember every completion that maps to this task (for KTO labels)
             meta = json.loads(existing[1] or "{}")
             meta["completion_ids"] = sorted(set(meta.get("completion_ids", [])) | set(ids))
-            store.update("tasks", existing[0], {"meta": meta})
+            values["meta"] = meta
+        if item.oracle and not existing[2] and existing[3] == "new":  # a later, kept version is the oracle
+            values.update(oracle=item.oracle, oracle_source=item.oracle_source)
+        if values:
+            store.update("tasks", existing[0], values)
         return "duplicate", existing[0]
     tid = new_id()
     split = assign_split(f"{item.source}:{item.origin}", heldout_fraction, seed)
