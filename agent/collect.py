@@ -192,10 +192,17 @@ def validate(store: Store, config, sandbox_get, *, reporter: Reporter | None = N
             rows = tests[t["id"]]
             with store.db.atomic():
                 if t["id"] in by_task:
+                    repaired = 0
                     for r, chk in zip(rows, by_task[t["id"]]):
                         store.db["tests"].update(r["id"], {"valid": int(chk.valid), "reason": chk.reason or None, "weight": 1.0})
-                    n_valid = sum(chk.valid and r["source"] in SYNTH_SOURCES for r, chk in zip(rows, by_task[t["id"]]))
-                    n_synth = sum(r["source"] in SYNTH_SOURCES for r in rows)
+                        if chk.repaired and r["source"] in SYNTH_SOURCES:
+                            before = store.db["tests"].count_where("task_id = ? and code = ?", [t["id"], chk.repaired])
+                            store.db["tests"].insert({"task_id": t["id"], "source": "oracle", "code": chk.repaired, "valid": 1,
+                                                      "reason": f"input from {r['source']}, expected value from the oracle",
+                                                      "weight": 1.0, "created_at": time.time()}, ignore=True)
+                            repaired += 0 if before else 1
+                    n_valid = repaired + sum(chk.valid and r["source"] in SYNTH_SOURCES for r, chk in zip(rows, by_task[t["id"]]))
+                    n_synth = repaired + sum(r["source"] in SYNTH_SOURCES for r in rows)
                 else:
                     n_valid = n_synth = sum(r["source"] in SYNTH_SOURCES for r in rows)  # upper bound until agreement
                 if n_valid < c.min_valid_tests:

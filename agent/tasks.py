@@ -43,7 +43,8 @@ from agent.privacy import PrivacyConfig, is_excluded
 from agent.store import Store, new_id, now
 
 SOURCES = ("humaneval", "file", "completion")
-SYNTH_SOURCES = ("docstring", "policy", "teacher", "workspace")  # the only tests that build pairs
+# the only tests that build pairs; "oracle" = a synthesized input whose expected value the oracle gave
+SYNTH_SOURCES = ("docstring", "policy", "teacher", "workspace", "oracle")
 EVAL_SOURCES = ("humaneval",)                                     # ground truth, evaluation only
 
 # Modules whose use means the function talks to the outside world (skipped: not self-contained).

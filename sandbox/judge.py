@@ -56,6 +56,7 @@ class Verdict:
     status: str
     duration_s: float = 0.0
     detail: str = ""
+    values: tuple = ()  # what the calls returned (plain data), when the runner reported them
 
     @property
     def passed(self) -> bool:
@@ -382,5 +383,5 @@ def judge(test: TestCase, report: dict) -> Verdict:
     except Exception as exc:  # the assert itself raises on these values (e.g. None < 3)
         return Verdict(test.source, "failed", dur, f"{type(exc).__name__}: {str(exc)[:150]} (got {_short_repr(values)})")
     if bool(ok):  # ok is built from plain data and whitelisted builtins only
-        return Verdict(test.source, "passed", dur)
-    return Verdict(test.source, "failed", dur, f"AssertionError: got {_short_repr(values)}")
+        return Verdict(test.source, "passed", dur, values=tuple(values))
+    return Verdict(test.source, "failed", dur, f"AssertionError: got {_short_repr(values)}", values=tuple(values))

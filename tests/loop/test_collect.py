@@ -133,3 +133,13 @@ def test_sandbox_unavailable_is_reported_and_work_kept(store, tmp_path):
     assert "bubblewrap" in counts.error and counts.tests_written > 0
     task = next(store.rows("select * from tasks"))
     assert task["status"] == "tested"  # the tests it wrote are kept; validation resumes next run
+
+
+def test_wrong_expected_values_become_oracle_tests(store, tmp_path, sandbox):
+    _import(store, tmp_path)
+    policy = _policy(test_reply="".join(f"assert add({i}, {i}) == -1\n" for i in range(6)))
+    collect(store, make_config(), policy=policy, sandbox=sandbox)
+    repaired = {r["code"]: r for r in store.rows("select * from tests where source = 'oracle'")}
+    assert repaired["assert add(3, 3) == 6"]["valid"] == 1
+    assert next(store.rows("select status from tasks"))["status"] == "ready"
+    assert store.db.execute("select count(*) from tests where source = 'policy' and valid = 1").fetchone()[0] == 0

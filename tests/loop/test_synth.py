@@ -40,6 +40,19 @@ def test_oracle_failing_test_is_dropped(sandbox):
     assert checks[1].reason.startswith("oracle_fails")
 
 
+def test_wrong_expected_value_is_repaired_from_the_oracle(sandbox):
+    oracle = ADD_PROMPT + "    return a + b\n"
+    checks = validate_with_oracle(sandbox, oracle, ["assert add(2, 2) == 5", "assert add('a', 'b') == 'x'"])
+    assert not checks[0].valid and checks[0].repaired == "assert add(2, 2) == 4"
+    assert checks[1].repaired == "assert add('a', 'b') == 'ab'"
+
+
+def test_input_the_oracle_rejects_is_not_repaired(sandbox):
+    oracle = ADD_PROMPT + "    return a + b\n"
+    checks = validate_with_oracle(sandbox, oracle, ["assert add(1, 'x') == 3", "assert add(1, 1) > 5"])
+    assert [c.repaired for c in checks] == ["", ""]  # the oracle raises; not an equality
+
+
 def test_test_that_hangs_is_dropped_as_too_slow(sandbox):
     oracle = "def spin(n):\n    while n:\n        pass\n    return n\n"
     checks = validate_with_oracle(sandbox, oracle, ["assert spin(0) == 0", "assert spin(1) == 1"], timeout_s=0.5)
