@@ -28,16 +28,17 @@ class Budget:
     tasks: int
     samples: int
     steps: int
+    test_replies: int
 
     @classmethod
     def pick(cls, quick: bool, tasks: int | None) -> "Budget":
-        base = cls(tasks=12, samples=4, steps=2) if quick else cls(tasks=40, samples=8, steps=8)
+        base = cls(tasks=12, samples=4, steps=2, test_replies=4) if quick else cls(tasks=40, samples=8, steps=8, test_replies=8)
         return dataclasses.replace(base, tasks=tasks or base.tasks)
 
 
 def budget_config(config, budget: Budget):
     """The user's configuration with the demo's budget applied to the knobs they would turn."""
-    collect = dataclasses.replace(config.collect, samples_per_task=budget.samples)
+    collect = dataclasses.replace(config.collect, samples_per_task=budget.samples, test_replies=budget.test_replies)
     train = dataclasses.replace(
         config.train, method="dpo", max_steps=budget.steps, min_examples=min(config.train.min_examples, 4),
         gate_samples=0,     # greedy pass@1 only: sampled pass@k would double the gate's time

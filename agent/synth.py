@@ -250,7 +250,7 @@ def policy_tests(policy, tasks: list[dict], *, k: int = 20, max_new_tokens: int 
     out = []
     try:
         got = policy.generate(prompts, max_new_tokens=max_new_tokens, temperature=temperature if replies > 1 else 0.0,
-                              n=replies)
+                              n=replies, stop=("```",))  # the prefilled block closes with a fence
     except Exception as exc:  # noqa: BLE001 - a model failure is recorded, never fatal
         return [Synthesized("policy", error=f"generation failed: {type(exc).__name__}: {exc}") for _ in tasks]
     for task, answers, pre in zip(tasks, got, prefills):

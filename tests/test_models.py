@@ -84,3 +84,8 @@ def test_adapter_swap_changes_the_policy_and_the_tag(tiny_model_dir, tmp_path):
         back = b.model(ids).logits
     assert torch.allclose(before, back, atol=1e-5)
     assert b.adapter_id == BASE_ADAPTER
+
+
+def test_generate_stops_at_a_stop_string(backend):
+    out = backend.generate(["def f():\n"], max_new_tokens=24, temperature=1.0, n=4, stop=("e",))
+    assert all("e" not in text for text in out[0])

@@ -40,9 +40,10 @@ class _Stop(StoppingCriteria):
     """Per-row early stop: the trimmed text is complete, or the request was cancelled."""
 
     def __init__(self, tokenizer, prompt_len: int, contexts: list[Context] | None, cancel: threading.Event | None,
-                 fmt: str = "plain"):
+                 fmt: str = "plain", stop: tuple[str, ...] = ()):
         self.tokenizer = tokenizer
         self.fmt = fmt
+        self.stop = stop
         self.prompt_len = prompt_len
         self.contexts = contexts
         self.cancel = cancel
@@ -53,11 +54,18 @@ class _Stop(StoppingCriteria):
         if self.cancel is not None and self.cancel.is_set():
             self.cancelled = True
             return torch.ones(rows, dtype=torch.bool, device=input_ids.device)
-        if self.contexts is None:
+        if self.contexts is None and not self.stop:
             return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len:], skip_special_tokens=True)
+        if self.contexts is None:
+            return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool, device=input_ids.device)
         done = [postprocess(text, ctx, self.fmt, final=False)[1] for text, ctx in zip(texts, self.contexts)]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _cut_at(text: str, stop: tuple[str, ...]) -> str:
+    cuts = [text.find(s) for s in stop if s in text]
+    return text[: min(cuts)] if cuts else text
 
 
 def _quantize_int8(model):
@@ -202,18 +210,19 @@ class TransformersBackend:
         return cache
 
     def _batch(self, prompts: list[str], contexts: list[Context] | None, *, n: int, max_new_tokens: int,
-               temperature: float, top_p: float) -> list[str]:
+               temperature: float, top_p: float, stop: tuple[str, ...] = ()) -> list[str]:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         prompt_len = enc["input_ids"].shape[1]
         expanded = [c for c in contexts for _ in range(n)] if contexts is not None else None
-        stop = _Stop(self.tokenizer, prompt_len, expanded, None, self.prompt_format)
+        criteria = _Stop(self.tokenizer, prompt_len, expanded, None, self.prompt_format, stop)
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([stop]),
+                pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([criteria]),
                 **self._decoding(temperature, top_p),
             )
-        return self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+        return [_cut_at(t, stop) for t in texts] if stop else texts
 
     def sample(self, contexts: list[Context], n: int, *, temperature: float,
                max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]:
@@ -225,9 +234,11 @@ class TransformersBackend:
         return [[postprocess(texts[i * n + j], fixed[i], self.prompt_format)[0] for j in range(n)] for i in range(len(fixed))]
 
     def generate(self, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
-                 n: int = 1) -> list[list[str]]:
-        """Raw generations for free-form prompts (already formatted by the caller)."""
-        texts = self._batch(prompts, None, n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=0.95)
+                 n: int = 1, stop: tuple[str, ...] = ()) -> list[list[str]]:
+        """Raw generations for free-form prompts (already formatted by the caller), each cut before
+        the first of the ``stop`` strings (decoding of a row ends there too)."""
+        texts = self._batch(prompts, None, n=n, max_new_tokens=max_new_tokens, temperature=temperature, top_p=0.95,
+                            stop=tuple(stop))
         return [texts[i * n:(i + 1) * n] for i in range(len(prompts))]
 
     def chat_prompt(self, user: str) -> str:

@@ -71,8 +71,9 @@ class VLLMBackend:
         return models[0]
 
     def _complete_raw(self, prompts: list[str], *, n: int, max_tokens: int, temperature: float,
-                      top_p: float = 0.95, model: str | None = None) -> list[list[str]]:
+                      top_p: float = 0.95, model: str | None = None, stop: tuple[str, ...] = ()) -> list[list[str]]:
         data = self._post("/v1/completions", {
+            **({"stop": list(stop)} if stop else {}),
             "model": model or (self.adapter_id if self.adapter_id != BASE_ADAPTER else self.base_name),
             "prompt": prompts, "n": n, "max_tokens": max_tokens, "temperature": temperature,
             "top_p": top_p if temperature > 0 else 1.0, "skip_special_tokens": True,
@@ -120,8 +121,8 @@ class VLLMBackend:
         return [[postprocess(t, c, self.prompt_format)[0] for t in texts] for texts, c in zip(raw, fixed)]
 
     def generate(self, prompts: list[str], *, max_new_tokens: int, temperature: float = 0.0,
-                 n: int = 1) -> list[list[str]]:
-        return self._complete_raw(prompts, n=n, max_tokens=max_new_tokens, temperature=temperature)
+                 n: int = 1, stop: tuple[str, ...] = ()) -> list[list[str]]:
+        return self._complete_raw(prompts, n=n, max_tokens=max_new_tokens, temperature=temperature, stop=tuple(stop))
 
     def chat_prompt(self, user: str) -> str:
         if self.tokenizer.chat_template:

@@ -35,7 +35,7 @@ class FakePolicy:
     def chat_prompt(self, text: str) -> str:
         return text
 
-    def generate(self, prompts, *, max_new_tokens, temperature=0.0, n=1):
+    def generate(self, prompts, *, max_new_tokens, temperature=0.0, n=1, stop=()):
         self.generate_calls += 1
         return [[self.test_reply] * n for _ in prompts]
 
