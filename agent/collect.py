@@ -150,7 +150,7 @@ def synthesize(store: Store, config, policy_get, *, limit: int | None = None, re
         for t, found in zip(chunk, per_task):
             meta = json.loads(t["meta"] or "{}")
             meta["synth"] = {f.source: {"asserts": len(f.tests), "rejected": f.rejected, "error": f.error} for f in found}
-            with store.db.atomic():
+            with store.atomic():
                 for f in found:
                     for code in dedupe(f.tests):
                         before = store.db["tests"].count_where("task_id = ? and code = ?", [t["id"], code])
@@ -190,7 +190,7 @@ def validate(store: Store, config, sandbox_get, *, reporter: Reporter | None = N
         by_task = {t["id"]: ch for t, ch in zip(with_oracle, checks)}
         for t in chunk:
             rows = tests[t["id"]]
-            with store.db.atomic():
+            with store.atomic():
                 if t["id"] in by_task:
                     repaired = 0
                     for r, chk in zip(rows, by_task[t["id"]]):
@@ -281,7 +281,7 @@ def execute(store: Store, config, sandbox_get, *, reporter: Reporter | None = No
             tests, samples = plan[t["id"]]
             first = {s["id"]: got[(t["id"], s["id"], 0)] for s in samples}
             synth = [i for i, r in enumerate(tests) if r["source"] in SYNTH_SOURCES]
-            with store.db.atomic():
+            with store.atomic():
                 if not t["oracle"]:
                     pending = [i for i in synth if tests[i]["valid"] is None]
                     if pending:

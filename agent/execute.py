@@ -81,7 +81,7 @@ def score_candidates(sandbox, tasks: list[dict], candidates: list[list[str]], te
         rates[ti][ci] = pass_rate(verdicts, weights)
         if store is not None and sample_ids is not None:
             sid = sample_ids[ti][ci]
-            with store.db.atomic():
+            with store.atomic():
                 for (t, _), v in zip(parsed, verdicts):
                     if isinstance(t, dict) and t.get("id") is not None:
                         store.db["verdicts"].insert({

@@ -101,7 +101,7 @@ def grpo_groups(samples: list[dict]) -> list[Group]:
 def write_pairs(store: Store, pairs: list[Pair]) -> int:
     """Store new pairs (a pair already stored is left alone); returns how many were new."""
     before = store.db["pairs"].count
-    with store.db.atomic():
+    with store.atomic():
         for p in pairs:
             store.db["pairs"].insert({"task_id": p.task_id, "chosen_id": p.chosen_id, "rejected_id": p.rejected_id,
                                       "chosen_rate": p.chosen_rate, "rejected_rate": p.rejected_rate,

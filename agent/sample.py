@@ -61,7 +61,7 @@ def sample_candidates(policy, tasks: list[dict], n: int, temperature: float, *, 
         if policy.adapter_id != adapter_id:  # swapped under us: these samples are not from one policy
             raise RuntimeError(f"the policy changed from {adapter_id} to {policy.adapter_id} while sampling")
         if store is not None:
-            with store.db.atomic():
+            with store.atomic():
                 for task, comps in zip(chunk, got):
                     for c in comps:
                         store.db["samples"].insert({

@@ -16,12 +16,15 @@ What lives here, table by table (the schema is created by the migrations below):
 
 Guarantees: WAL mode so the language server and the trainer can write at the same time; a busy
 timeout instead of "database is locked" failures; file mode 0600; schema changes only through
-``MIGRATIONS``; multi-row writes inside ``db.atomic()`` so a crash or a full disk loses nothing that
-was already committed.
+``MIGRATIONS``; multi-row writes inside ``store.atomic()`` so a crash or a full disk loses nothing
+that was already committed. ``atomic()`` takes the write lock up front (``BEGIN IMMEDIATE``): a
+deferred transaction that reads first and writes later cannot wait for another process's write
+lock in WAL mode (SQLite answers "database is locked" at once), so two writers would fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -169,11 +172,31 @@ class Store:
 
     # -- writing -----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction that holds the write lock from its start (nested: a savepoint)."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.rollback()
+            raise
+        else:
+            try:
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.rollback()
+                raise
+
     def write(self, table: str, row: dict[str, Any], *, pk: str = "id", replace: bool = False) -> Any:
         """Insert one row (JSON-encoding dict/list values), turning SQLite errors into StoreError."""
         row = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in row.items()}
         try:
-            with self.db.atomic():
+            with self.atomic():
                 tbl = self.db[table]
                 if replace:
                     tbl.upsert(row, pk=pk)
@@ -186,7 +209,7 @@ class Store:
     def update(self, table: str, pk: Any, values: dict[str, Any]) -> None:
         values = {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in values.items()}
         try:
-            with self.db.atomic():
+            with self.atomic():
                 self.db[table].update(pk, values)
         except sqlite3.Error as exc:
             raise _explain(exc, self.path or ":memory:") from None
@@ -207,7 +230,7 @@ class Store:
         if row is None:
             raise KeyError(f"no completion {completion_id!r} in the store")
         try:
-            with self.db.atomic():
+            with self.atomic():
                 self.db["events"].insert({
                     "completion_id": completion_id, "kind": kind, "value": value, "adapter_id": row[0],
                     "created_at": now(), "detail": json.dumps(detail) if detail else None,

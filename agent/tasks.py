@@ -484,7 +484,7 @@ def store_draft(store: Store, item: TaskDraft | Skip, *, heldout_fraction: float
         return "duplicate", existing[0]
     tid = new_id()
     split = assign_split(f"{item.source}:{item.origin}", heldout_fraction, seed)
-    with store.db.atomic():
+    with store.atomic():
         store.db["tasks"].insert({
             "id": tid, "created_at": now(), "source": item.source, "origin": item.origin, "relpath": item.relpath,
             "prompt": item.prompt, "entry_point": item.entry_point, "context": item.prompt, "oracle": item.oracle,

@@ -71,7 +71,9 @@ def list_containers() -> list[str]:
     ok, _ = engine_status()
     if not ok:
         return []
-    return [c.id for c in _client().containers.list(all=True, filters={"label": f"{LABEL}=1"})]
+    # the low-level listing: containers.list() inspects each container afterwards, which raises
+    # NotFound when one is removed in between (another pool reaping, a container exiting)
+    return [c["Id"] for c in _client().api.containers(all=True, filters={"label": f"{LABEL}=1"})]
 
 
 def reap(client=None) -> int:
@@ -79,8 +81,8 @@ def reap(client=None) -> int:
     client = client or _client()
     me = socket.gethostname()
     n = 0
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
-        owner = c.labels.get("plumline.owner", "")
+    for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
+        owner = (c.get("Labels") or {}).get("plumline.owner", "")
         host, _, pid = owner.rpartition(":")
         alive = False
         if host == me and pid.isdigit():
@@ -93,7 +95,7 @@ def reap(client=None) -> int:
                 alive = True
         if not alive:
             try:
-                c.remove(force=True)
+                client.api.remove_container(c["Id"], force=True)
                 n += 1
             except Exception:  # noqa: BLE001 - already gone
                 pass

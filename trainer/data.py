@@ -231,7 +231,7 @@ def mark_used(store, window: DataWindow, run_id: str) -> None:
     """Record which run consumed which pairs (pairs.used_by)."""
     if window.method not in ("dpo", "rm") or not window.ids:
         return
-    with store.db.atomic():
+    with store.atomic():
         for pid in window.ids:
             row = store.get("pairs", pid)
             used = json.loads(row["used_by"]) if row and row.get("used_by") else []
