@@ -111,14 +111,14 @@ def stage_collect(config, store, policy, sandbox, say=print, reporter=None) -> d
 
 
 def run_nightly(config, store, *, policy=None, sandbox=None, train_kwargs: dict | None = None, say=print,
-                check_power: bool = True, reporter=None) -> NightlyResult:
+                check_power: bool = True, reporter=None, low_priority: bool = True) -> NightlyResult:
     """One unattended cycle (see the module docstring). Never raises for expected conditions;
     the result (and the store) say what happened."""
     t0 = time.perf_counter()
     try:
         with NightlyLock(config.home / "nightly.lock"):
             result = _cycle(config, store, policy=policy, sandbox=sandbox, train_kwargs=train_kwargs or {}, say=say,
-                            check_power=check_power, reporter=reporter)
+                            check_power=check_power, reporter=reporter, low_priority=low_priority)
     except NightlyLocked as exc:
         result = NightlyResult("skipped", str(exc))
     result.seconds = round(time.perf_counter() - t0, 2)
@@ -127,7 +127,8 @@ def run_nightly(config, store, *, policy=None, sandbox=None, train_kwargs: dict 
     return result
 
 
-def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, reporter=None) -> NightlyResult:
+def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, reporter=None,
+           low_priority: bool = True) -> NightlyResult:
     from agent.adapters import AdapterError, base_fingerprint, promote
     from trainer.gate import run_gate
     from trainer.live import check_and_rollback
@@ -138,10 +139,11 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, re
     reason = busy(config.train.max_load)
     if reason:
         return NightlyResult("skipped", reason)
-    try:
-        os.nice(10)  # low priority for the rest of this process
-    except OSError:
-        pass
+    if low_priority:
+        try:
+            os.nice(10)  # low priority for the rest of this process
+        except OSError:
+            pass
     stages: dict = {}
     if policy is None:
         from agent.completion import load_policy
