@@ -32,7 +32,7 @@ class Budget:
 
     @classmethod
     def pick(cls, quick: bool, tasks: int | None) -> "Budget":
-        base = cls(tasks=12, samples=4, steps=2, test_replies=4) if quick else cls(tasks=40, samples=8, steps=8, test_replies=8)
+        base = cls(tasks=16, samples=4, steps=2, test_replies=8) if quick else cls(tasks=40, samples=8, steps=8, test_replies=12)
         return dataclasses.replace(base, tasks=tasks or base.tasks)
 
 
@@ -57,7 +57,7 @@ def _last_gate(store, since: float) -> dict | None:
 
 
 def demo(
-    quick: bool = typer.Option(False, "--quick", help="a few minutes: 12 tasks, 4 samples each, 2 training steps"),
+    quick: bool = typer.Option(False, "--quick", help="a few minutes: 16 tasks, 4 samples each, 2 training steps"),
     tasks: int = typer.Option(None, "--tasks", help="HumanEval problems to use (half train, half held-out); default 40"),
     cycles: int = typer.Option(1, "--cycles", help="on-policy cycles to run (each: collect → train → gate → promote)"),
     heldout_fraction: float = typer.Option(0.5, "--heldout-fraction", help="share of the problems kept for evaluation only"),
