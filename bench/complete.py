@@ -76,7 +76,7 @@ def main() -> None:
         nocache.append(backend.complete(Context(prefix, suffix)).latency_ms)
     typing = []
     source = (STDLIB / "textwrap.py").read_text().split("\n")
-    i = next(k for k, line in enumerate(source) if line.strip().startswith("chunks = self._split(text)"))
+    i = next(k for k, line in enumerate(source) if line.strip().startswith("chunks = self._split_chunks(text)"))
     head, line, tail = "\n".join(source[:i]) + "\n", source[i], "\n" + "\n".join(source[i + 1:])
     start = len(line) - len(line.lstrip())
     for col in range(start + 1, min(len(line), start + 1 + args.requests)):
