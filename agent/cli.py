@@ -20,7 +20,7 @@ from agent.config import ConfigError, load_config
 app = typer.Typer(
     name="plumline",
     help="A code-completion agent that gets better at your code while you use it.\n\n"
-    "Example: plumline complete examples/fib.py --line 5 --col 5",
+    "Example: plumline complete examples/fib.py --line 6 --col 5",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -55,7 +55,7 @@ def complete(
     adapter that produced it ('base' until an adapter is promoted).
 
     Example:
-        plumline complete examples/fib.py --line 5 --col 5
+        plumline complete examples/fib.py --line 6 --col 5
     """
     from agent.completion import PositionError, language_of, load_policy, log_completion, split_at
     from agent.models import Context
