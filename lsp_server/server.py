@@ -141,6 +141,9 @@ class PlumlineProtocol(LanguageServerProtocol):
         uri = params.text_document.uri
         if unquote(uri) in self.workspace.text_documents:
             self.workspace.remove_text_document(uri)
+        # the file on disk is what is left now (unsaved edits are gone); a disk write that
+        # watchdog reported while the buffer was still open was skipped, so read it now
+        self._server.sync_from_disk(uri=uri)
 
 
 class PlumlineServer(LanguageServer):
@@ -417,6 +420,8 @@ class PlumlineServer(LanguageServer):
             source = self.workspace.get_text_document(tracker.uri).source
             if tracker.region is None:
                 tracker.try_locate(source)
+        else:  # closed: the disk is the truth, whether or not watchdog has reported the last write
+            self.sync_from_disk(uri=tracker.uri)
         now = tracker.current_text(source)
         value = similarity(tracker.text, now) if now is not None else 0.0
         detail = {"after_s": after} if tracker.region is not None else {"after_s": after, "located": False}
@@ -426,17 +431,27 @@ class PlumlineServer(LanguageServer):
             self.unwatch_unused()
 
     def disk_changed(self, path: str) -> None:
-        """A tracked file changed on disk (watchdog): carry regions over unless the editor has it
-        open (then the editor's buffer is what the user sees, and didChange follows)."""
+        """A tracked file changed on disk (watchdog)."""
+        self.sync_from_disk(path=path)
+
+    def sync_from_disk(self, *, path: str | None = None, uri: str | None = None) -> None:
+        """Carry tracked regions over to the file's text on disk, unless the editor has it open
+        (then the editor's buffer is what the user sees, and didChange follows)."""
         for t in self.trackers.values():
-            if t.path is None or Path(t.path) != Path(path) or t.region is None or t.known is None:
+            if path is not None and (t.path is None or Path(t.path) != Path(path)):
+                continue
+            if uri is not None and t.uri != uri:
+                continue
+            if t.path is None or t.region is None or t.known is None:
                 continue
             if unquote(t.uri) in self.workspace.text_documents:
                 continue
             try:
-                new = Path(path).read_text(encoding="utf-8")
+                new = Path(t.path).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError):
                 new = ""
+            if new == t.known:
+                continue
             t.region = map_through_diff(t.known, new, t.region)
             t.known = new
 
