@@ -7,8 +7,9 @@ Stages, each a function you can run alone, each committing as it goes:
 2. ``synthesize`` tasks with status ``new`` → tests from the docstring, the workspace and the
                   test writer (policy or teacher), one transaction per task → status ``tested``;
 3. ``validate``   tasks with an oracle: drop tests the oracle fails, that time out or flip
-                  between two runs; fewer than ``min_valid_tests`` left → ``skipped``; else
-                  ``ready``. Oracle-less tasks become ``ready`` and are validated by agreement
+                  between two runs; a wrong expected value is repaired from the oracle, and
+                  mutated inputs of the valid tests become more tests (``agent.mutate``); fewer
+                  than ``min_valid_tests`` left → ``skipped``; else ``ready``. Oracle-less tasks become ``ready`` and are validated by agreement
                   once their candidates have run (stage 5);
 4. ``sample``     ready training tasks with no samples from the serving adapter → N candidates
                   each (batched; every row records adapter and decoding);
@@ -38,6 +39,7 @@ from agent.sample import program_for, sample_candidates
 from agent.store import Store
 from agent.synth import (Synthesized, dedupe, docstring_tests, policy_tests, teacher_tests,
                          validate_by_agreement, validate_with_oracles, workspace_tests)
+from agent.mutate import mutant_probes
 from agent.tasks import SYNTH_SOURCES, store_draft, task_from_completion
 
 WATERMARK = "collect.completions"
@@ -188,21 +190,26 @@ def validate(store: Store, config, sandbox_get, *, reporter: Reporter | None = N
         checks = validate_with_oracles(sandbox_get(), [(t["oracle"], [r["code"] for r in tests[t["id"]]]) for t in with_oracle],
                                        timeout_s=c.test_timeout_s) if with_oracle else []
         by_task = {t["id"]: ch for t, ch in zip(with_oracle, checks)}
+        mutants = _mutants(sandbox_get, c, with_oracle, tests, by_task)
         for t in chunk:
             rows = tests[t["id"]]
             with store.atomic():
                 if t["id"] in by_task:
-                    repaired = 0
+                    added = 0
+                    derived = [(r["source"], "oracle", chk.repaired) for r, chk in zip(rows, by_task[t["id"]])
+                               if chk.repaired and r["source"] in SYNTH_SOURCES]
+                    derived += [("a mutation of a valid test's input", "mutated", code) for code in mutants.get(t["id"], [])]
                     for r, chk in zip(rows, by_task[t["id"]]):
                         store.db["tests"].update(r["id"], {"valid": int(chk.valid), "reason": chk.reason or None, "weight": 1.0})
-                        if chk.repaired and r["source"] in SYNTH_SOURCES:
-                            before = store.db["tests"].count_where("task_id = ? and code = ?", [t["id"], chk.repaired])
-                            store.db["tests"].insert({"task_id": t["id"], "source": "oracle", "code": chk.repaired, "valid": 1,
-                                                      "reason": f"input from {r['source']}, expected value from the oracle",
-                                                      "weight": 1.0, "created_at": time.time()}, ignore=True)
-                            repaired += 0 if before else 1
-                    n_valid = repaired + sum(chk.valid and r["source"] in SYNTH_SOURCES for r, chk in zip(rows, by_task[t["id"]]))
-                    n_synth = repaired + sum(r["source"] in SYNTH_SOURCES for r in rows)
+                    for origin, source, code in derived:
+                        before = store.db["tests"].count_where("task_id = ? and code = ?", [t["id"], code])
+                        if not before:
+                            store.db["tests"].insert({"task_id": t["id"], "source": source, "code": code, "valid": 1,
+                                                      "reason": f"input from {origin}, expected value from the oracle",
+                                                      "weight": 1.0, "created_at": time.time()})
+                            added += 1
+                    n_valid = added + sum(chk.valid and r["source"] in SYNTH_SOURCES for r, chk in zip(rows, by_task[t["id"]]))
+                    n_synth = added + sum(r["source"] in SYNTH_SOURCES for r in rows)
                 else:
                     n_valid = n_synth = sum(r["source"] in SYNTH_SOURCES for r in rows)  # upper bound until agreement
                 if n_valid < c.min_valid_tests:
@@ -215,6 +222,23 @@ def validate(store: Store, config, sandbox_get, *, reporter: Reporter | None = N
                     ready += 1
         tick(start + len(chunk), len(tasks))
     return ready, skipped
+
+
+def _mutants(sandbox_get, c, with_oracle: list[dict], tests: dict, by_task: dict) -> dict[str, list[str]]:
+    """task id → oracle-answered tests on mutated inputs of its valid (or repaired) tests."""
+    if c.mutants_per_task <= 0 or not with_oracle:
+        return {}
+    jobs = []
+    for t in with_oracle:
+        good = [chk.repaired or r["code"] for r, chk in zip(tests[t["id"]], by_task[t["id"]])
+                if r["source"] in SYNTH_SOURCES and (chk.valid or chk.repaired)]
+        jobs.append(mutant_probes(t["id"], t["entry_point"], good, c.mutants_per_task,
+                                  avoid=[r["code"] for r in tests[t["id"]]]))
+    if not any(jobs):
+        return {}
+    checks = validate_with_oracles(sandbox_get(), [(t["oracle"], probes) for t, probes in zip(with_oracle, jobs)],
+                                   timeout_s=c.test_timeout_s)
+    return {t["id"]: [chk.repaired for chk in ch if chk.repaired] for t, ch in zip(with_oracle, checks)}
 
 
 # ---------------------------------------------------------------- 4. sample

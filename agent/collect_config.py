@@ -21,6 +21,7 @@ class CollectConfig:
     test_tokens: int = field(default=256, metadata={"help": "max new tokens for each of the policy's replies when it writes tests"})
     test_replies: int = field(default=8, metadata={"help": "replies sampled per task when the policy writes tests (a small model writes a few asserts per reply; they are pooled)"})
     test_temperature: float = field(default=0.8, metadata={"help": "sampling temperature of those replies (0 = one greedy reply)"})
+    mutants_per_task: int = field(default=12, metadata={"help": "tests added per task with an oracle by mutating the inputs of its valid tests, the oracle giving the expected value (0 = off)"})
     test_timeout_s: float = field(default=2.0, metadata={"help": "a test slower than this on the oracle is rejected as too slow"})
     rejected_min: float = field(default=0.0, metadata={"help": "a rejected candidate's pass rate must be above this (ACECODER: > 0)"})
     max_pairs_per_task: int = field(default=8, metadata={"help": "at most this many pairs per task and adapter"})
@@ -51,6 +52,8 @@ class CollectConfig:
             raise ValueError(f"collect.heldout_fraction must lie in [0, 1), got {self.heldout_fraction}")
         if self.rejected_min < 0 or self.rejected_min >= 1:
             raise ValueError(f"collect.rejected_min must lie in [0, 1), got {self.rejected_min}")
+        if self.mutants_per_task < 0:
+            raise ValueError(f"collect.mutants_per_task must be >= 0, got {self.mutants_per_task}")
         if min(self.asserts_per_task, self.test_tokens, self.test_replies, self.max_pairs_per_task, self.batch_rows) < 1:
             raise ValueError("collect.asserts_per_task, test_tokens, test_replies, max_pairs_per_task and batch_rows must be >= 1")
         if self.test_timeout_s <= 0 or self.teacher_timeout_s <= 0 or self.oracle_stable_s < 0:

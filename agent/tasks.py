@@ -44,7 +44,7 @@ from agent.store import Store, new_id, now
 
 SOURCES = ("humaneval", "file", "completion")
 # the only tests that build pairs; "oracle" = a synthesized input whose expected value the oracle gave
-SYNTH_SOURCES = ("docstring", "policy", "teacher", "workspace", "oracle")
+SYNTH_SOURCES = ("docstring", "policy", "teacher", "workspace", "oracle", "mutated")
 EVAL_SOURCES = ("humaneval",)                                     # ground truth, evaluation only
 
 # Modules whose use means the function talks to the outside world (skipped: not self-contained).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from agent.collect import Reporter, collect, summary
 from agent.tasks import import_path
 from tests.loop.conftest import ADD_CANDIDATES, FakePolicy, add_task_row, make_config, write_jsonl
@@ -44,10 +46,32 @@ def test_every_sample_records_adapter_and_decoding(store, tmp_path, sandbox):
 def test_task_with_too_few_tests_is_skipped(store, tmp_path, sandbox):
     _import(store, tmp_path)
     policy = _policy(test_reply="assert add(1, 1) == 2\nassert add(9, 9) == 0\n")
-    collect(store, make_config(), policy=policy, sandbox=sandbox)
+    collect(store, make_config(mutants_per_task=0), policy=policy, sandbox=sandbox)
     task = next(store.rows("select * from tasks"))
     assert task["status"] == "skipped" and task["skip_reason"] == "too_few_valid_tests"
     assert store.db["samples"].count == 0 and policy.sample_calls == 0
+
+
+def test_mutated_inputs_answered_by_the_oracle_fill_up_a_task(store, tmp_path, sandbox):
+    _import(store, tmp_path)
+    policy = _policy(test_reply="assert add(1, 1) == 2\nassert add(9, 9) == 0\n")
+    collect(store, make_config(mutants_per_task=6), policy=policy, sandbox=sandbox)
+    assert next(store.rows("select status from tasks"))["status"] == "ready"
+    mutated = list(store.rows("select code, valid, reason from tests where source = 'mutated'"))
+    assert len(mutated) == 6 and all(r["valid"] == 1 and "oracle" in r["reason"] for r in mutated)
+    for r in mutated:  # the oracle is a + b: every expected value is its answer
+        call = ast.parse(r["code"]).body[0].test
+        a, b = (ast.literal_eval(x) for x in call.left.args)
+        assert ast.literal_eval(call.comparators[0]) == a + b
+    assert not list(store.rows("select id from tests where code like '%== ...'"))  # probes are never stored
+
+
+def test_inputs_the_oracle_rejects_seed_no_mutants(store, tmp_path, sandbox):
+    _import(store, tmp_path)
+    policy = _policy(test_reply="assert add(1, 'x') == 2\n")
+    collect(store, make_config(mutants_per_task=6), policy=policy, sandbox=sandbox)
+    codes = [r["code"] for r in store.rows("select code from tests where source = 'mutated'")]
+    assert codes and not any("'" in c for c in codes)  # seeded by the docstring's add(2, 3) only
 
 
 def test_humaneval_tests_never_used_for_pairs(store, tmp_path, sandbox):

@@ -85,7 +85,7 @@ def test_teacher_failure_is_recorded_not_raised(teacher_url, mode, error):
 
 def test_teacher_down_is_recorded_and_skipped(store, tmp_path, sandbox):
     import_path(store, write_jsonl(tmp_path / "t.jsonl", [add_task_row()]), heldout_fraction=0.0)
-    config = make_config(teacher_url=f"http://127.0.0.1:{_free_port()}", teacher_timeout_s=2.0)
+    config = make_config(teacher_url=f"http://127.0.0.1:{_free_port()}", teacher_timeout_s=2.0, mutants_per_task=0)
     counts = collect(store, config, policy=FakePolicy({"add": ADD_CANDIDATES}), sandbox=sandbox)
     assert not counts.interrupted and not counts.error
     task = next(store.rows("select * from tasks"))
