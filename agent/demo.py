@@ -32,7 +32,9 @@ class Budget:
 
     @classmethod
     def pick(cls, quick: bool, tasks: int | None) -> "Budget":
-        base = cls(tasks=16, samples=4, steps=2, test_replies=8) if quick else cls(tasks=40, samples=8, steps=8, test_replies=12)
+        # four test-writer replies: mutated inputs answered by the oracle fill tasks up since
+        # collect.mutants_per_task, so more replies mostly cost time (~11 s per task for 4)
+        base = cls(tasks=16, samples=4, steps=2, test_replies=4) if quick else cls(tasks=40, samples=8, steps=8, test_replies=4)
         return dataclasses.replace(base, tasks=tasks or base.tasks)
 
 
