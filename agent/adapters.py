@@ -95,27 +95,53 @@ HISTORY_FILE = "HISTORY"
 POLICY_METHODS = ("dpo", "grpo", "kto")  # adapters that can serve; "rm" adapters score, never serve
 
 
+WEIGHT_READS = 16         # small reads spread over each weight file (see base_fingerprint)
+WEIGHT_READ_BYTES = 4096
+
+
 def base_fingerprint(model_path: str | Path) -> str:
-    """A short id of a base model's weights-defining files, so an adapter trained on one base is
-    never loaded on another. Two bases with the same architecture but different weights differ
-    (weight file sizes and config are hashed); moving the folder does not change it."""
+    """A short id of a base model, so an adapter (or training data) from one base is never used
+    with another. Two parts, ``<layout>-<weights>``: layout hashes the config and the names and sizes
+    of the weight and tokenizer files; weights hashes 16 reads of 4 KiB spread over each weight file,
+    so two bases with the same architecture but different weights differ too (a few reads, not the
+    whole file: fast for any size). Neither part depends on where the folder is: moving or copying
+    it keeps the id. A model that is not a local folder (a hub id) is ``unknown:<name>``."""
     import hashlib
 
     folder = Path(model_path)
-    h = hashlib.sha256()
+    layout, weights = hashlib.sha256(), hashlib.sha256()
     try:
         cfg = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError):
         return "unknown:" + str(model_path)
     for key in ("_name_or_path", "transformers_version", "torch_dtype", "dtype", "use_cache"):
         cfg.pop(key, None)
-    h.update(json.dumps(cfg, sort_keys=True).encode())
+    layout.update(json.dumps(cfg, sort_keys=True).encode())
     for f in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+        size = f.stat().st_size
+        layout.update(f"{f.name}:{size}".encode())
+        with open(f, "rb") as fh:
+            for i in range(WEIGHT_READS):
+                fh.seek(max(0, size - WEIGHT_READ_BYTES) * i // (WEIGHT_READS - 1))
+                weights.update(fh.read(WEIGHT_READ_BYTES))
     for name in ("tokenizer.json", "vocab.json"):
         if (folder / name).exists():
-            h.update(f"{name}:{(folder / name).stat().st_size}".encode())
-    return h.hexdigest()[:16]
+            layout.update(f"{name}:{(folder / name).stat().st_size}".encode())
+    return f"{layout.hexdigest()[:16]}-{weights.hexdigest()[:8]}"
+
+
+def same_base(a: str | None, b: str | None) -> bool:
+    """Whether two fingerprints name the same base model. Older versions recorded the layout part
+    only (no ``-<weights>``); such a record matches any base with the same layout, as it did then."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if a.startswith("unknown:") or b.startswith("unknown:"):
+        return False
+    layout_a, _, weights_a = a.partition("-")
+    layout_b, _, weights_b = b.partition("-")
+    return layout_a == layout_b and not (weights_a and weights_b)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -149,7 +175,7 @@ def check_base_model(adapter: Adapter, fingerprint: str | None) -> None:
     if trained_on is None:
         raise AdapterError(f"adapter {adapter.id} has no base-model record ({META_FILE} missing or unreadable): "
                            "refusing to serve it on a base it may not belong to")
-    if trained_on != fingerprint:
+    if not same_base(trained_on, fingerprint):
         raise AdapterError(
             f"adapter {adapter.id} was trained on base model {meta.get('base_model')!r} "
             f"(fingerprint {trained_on}), but the configured base has fingerprint {fingerprint}: an adapter only "

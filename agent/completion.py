@@ -60,6 +60,7 @@ def log_completion(store: Store | None, privacy: PrivacyConfig, completion: Comp
         source=source, uri=uri, relpath=relpath, language=language, line=line, col=col,
         mode=completion.mode, prefix=clean(ctx.prefix), suffix=clean(ctx.suffix),
         prompt=clean(completion.prompt), text=clean(completion.text), model=completion.model,
+        base_fingerprint=completion.base_fingerprint,
         adapter_id=completion.adapter_id, decoding=json.dumps(completion.decoding),
         latency_ms=completion.latency_ms,
     )

@@ -48,12 +48,14 @@ def sample_candidates(policy, tasks: list[dict], n: int, temperature: float, *, 
                       max_new_tokens: int | None = None) -> list[list[str]]:
     """N completions per task, batched (about ``batch_rows`` sequences per generate call).
 
-    With a store, each batch's ``samples`` rows (adapter_id, model, decoding, program) are written
-    in one transaction as soon as the batch is done, so an interrupted run keeps finished batches.
+    With a store, each batch's ``samples`` rows (adapter_id, model and base fingerprint, decoding,
+    program) are written in one transaction as soon as the batch is done, so an interrupted run
+    keeps finished batches.
     Returns the completions, ``[task][candidate]``."""
     per_batch = max(1, batch_rows // max(1, n))
     out: list[list[str]] = []
     adapter_id, model = policy.adapter_id, policy.model_name
+    fingerprint = getattr(policy, "base_fingerprint", None)
     decoding = decoding_of(policy, n, temperature, max_new_tokens)
     for start in range(0, len(tasks), per_batch):
         chunk = tasks[start:start + per_batch]
@@ -66,6 +68,7 @@ def sample_candidates(policy, tasks: list[dict], n: int, temperature: float, *, 
                     for c in comps:
                         store.db["samples"].insert({
                             "id": new_id(), "task_id": task["id"], "adapter_id": adapter_id, "model": model,
+                            "base_fingerprint": fingerprint,
                             "completion": c, "program": program_for(task, c), "decoding": json.dumps(decoding),
                             "pass_rate": None, "n_tests": None, "created_at": now()})
         out.extend(got)

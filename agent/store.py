@@ -8,18 +8,20 @@ What lives here, table by table (the schema is created by the migrations below):
   persistence checks. Each event repeats the ``adapter_id`` so per-adapter figures need no join.
 * ``tasks`` / ``tests`` – self-contained coding tasks and their synthesized tests (with source and
   validation result).
-* ``samples`` / ``verdicts`` – on-policy candidates (with the adapter and decoding that made them)
-  and their per-test sandbox verdicts.
+* ``samples`` / ``verdicts`` – on-policy candidates (with the adapter, base model fingerprint and
+  decoding that made them) and their per-test sandbox verdicts.
 * ``pairs`` – preference pairs built from pass rates.
 * ``adapters`` / ``train_runs`` / ``gate_decisions`` – the trainer's registry and history.
 * ``state`` – small key/value watermarks (e.g. how far `collect` has read).
 
 Guarantees: WAL mode so the language server and the trainer can write at the same time; a busy
 timeout instead of "database is locked" failures; file mode 0600; schema changes only through
-``MIGRATIONS``; multi-row writes inside ``store.atomic()`` so a crash or a full disk loses nothing
-that was already committed. ``atomic()`` takes the write lock up front (``BEGIN IMMEDIATE``): a
-deferred transaction that reads first and writes later cannot wait for another process's write
-lock in WAL mode (SQLite answers "database is locked" at once), so two writers would fail.
+``MIGRATIONS``, applied under the write lock (processes that open the store at once, e.g. the ranks
+of `accelerate launch`, never apply one twice); multi-row writes inside ``store.atomic()`` so a
+crash or a full disk loses nothing that was already committed. ``atomic()`` takes the write lock
+up front (``BEGIN IMMEDIATE``): a deferred transaction that reads first and writes later cannot
+wait for another process's write lock in WAL mode (SQLite answers "database is locked" at once),
+so two writers would fail.
 """
 
 from __future__ import annotations
@@ -112,6 +114,20 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
     db["state"].create({"key": str, "value": str}, pk="key")
 
 
+@MIGRATIONS()
+def m0002_base_fingerprint(db: sqlite_utils.Database) -> None:
+    """Samples and completions record their base model by ``agent.adapters.base_fingerprint``, not
+    only by ``model`` (a path): when the model cache moves, the data still belongs to its base.
+    Earlier rows get the fingerprint of their model folder where it still exists."""
+    from agent.adapters import base_fingerprint
+
+    for table in ("samples", "completions"):
+        db[table].add_column("base_fingerprint", str)
+        for (model,) in db.execute(f"select distinct model from {table} where model is not null").fetchall():
+            if (Path(model) / "config.json").is_file():
+                db.execute(f"update {table} set base_fingerprint = ? where model = ?", [base_fingerprint(model), model])
+
+
 class StoreError(RuntimeError):
     """The store cannot be opened or written; the message says why and what to do."""
 
@@ -164,7 +180,9 @@ class Store:
                 if self.db.journal_mode != "wal":
                     self.db.enable_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
-            MIGRATIONS.apply(self.db)
+            if MIGRATIONS.pending(self.db):
+                with self.atomic():  # one process migrates; one opening at the same time waits, then finds none pending
+                    MIGRATIONS.apply(self.db)
         except sqlite3.Error as exc:
             raise _explain(exc, self.path or ":memory:") from None
         except OSError as exc:

@@ -52,16 +52,18 @@ def train_cmd(
     """Train a candidate LoRA adapter on the store's data (not promoted: see `plumline eval`).
 
     Uses only data sampled from the adapter serving now unless --all-data. An interrupted run
-    (Ctrl-C, a kill) resumes from its last checkpoint the next time. Multi-GPU: the same entry
-    point under `accelerate launch -m trainer.runs`.
+    (Ctrl-C, a kill) resumes from its last checkpoint the next time. Several GPUs: the same command
+    under `accelerate launch --multi_gpu --num_processes N -m agent.cli train ...`; the main
+    process writes the store and the adapter and reports.
 
     Example:
         plumline train --method dpo --max-steps 50
     """
     from agent.cli import fail
     from trainer.config import METHODS
-    from trainer.runs import train
+    from trainer.runs import is_main_process, train
 
+    quiet = not is_main_process()  # under accelerate launch, one process reports; all exit alike
     config = _config()
     if method and method not in METHODS:
         fail(f"--method {method!r}: choose one of {', '.join(METHODS)}")
@@ -71,13 +73,19 @@ def train_cmd(
     try:
         result = train(config, store, method=method, max_steps=max_steps, say=lambda m: console.print(m))
     except KeyboardInterrupt:
-        console.print("interrupted: run `plumline train` again to resume from the last checkpoint")
+        if not quiet:
+            console.print("interrupted: run `plumline train` again to resume from the last checkpoint")
         raise typer.Exit(130)
     if result.status == "empty":
-        console.print(f"[yellow]not trained:[/yellow] {result.message}")
+        if not quiet:
+            console.print(f"[yellow]not trained:[/yellow] {result.message}")
         raise typer.Exit(0)
     if not result.ok:
+        if quiet:
+            raise typer.Exit(1)
         fail(result.message, 1)
+    if quiet:
+        return
     m = result.metrics
     console.print(f"[green]{result.adapter_id}[/green] ({result.method}, parent {result.parent}): "
                   f"{m.get('steps')} steps, loss {m.get('loss_first', float('nan')):.4f} -> {m.get('loss_last', float('nan')):.4f}, "

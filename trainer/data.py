@@ -19,14 +19,21 @@ Which rows: only train-split tasks (never ``heldout`` nor HumanEval, which the g
 samples from the configured base model, and by default only data sampled from the adapter serving
 now. Anything dropped is counted and said, never silently mixed.
 
+The base model is compared by fingerprint (``agent.adapters.base_fingerprint``), never by path: the
+same model in a moved cache is the same base, and a different model at the same path is not. Rows
+logged before fingerprints were stored are identified by the folder their ``model`` names.
+
 Run alone: ``python -m trainer.data`` prints what each method would train on.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+from agent.adapters import base_fingerprint, same_base
 from agent.models.prompts import Context, build_prompt, postprocess
 from agent.sample import program_for, task_context  # the data loop's definitions, shared
 
@@ -95,24 +102,58 @@ def _say_empty(method: str, got: int, need: int, dropped: dict, hint: str) -> Em
                         f"dropped: {why}. {hint}")
 
 
-def preference_rows(store, *, adapter_id: str, model_name: str | None, on_policy_only: bool = True) -> tuple[list[dict], dict]:
-    """Pairs joined with their samples and tasks, filtered by the rules above. Returns (rows, dropped)."""
+OTHER_BASE = "from another base model"
+GONE_BASE = "from a model folder that no longer exists (logged before base fingerprints were stored)"
+
+
+class BaseFilter:
+    """Tells whether stored rows come from the base model being trained (``base``, a fingerprint;
+    None keeps everything), and if not, why. A row carries its base's fingerprint; an older row
+    only its ``model`` path, whose folder is fingerprinted if it still exists (once per path)."""
+
+    def __init__(self, base: str | None):
+        self.base = base
+        self._of_path: dict[str, str] = {}
+
+    def reason(self, fingerprint: str | None, model: str | None) -> str | None:
+        """None when the row may be used, else the reason it is left out."""
+        if self.base is None:
+            return None
+        if not fingerprint:
+            if not model:
+                return None  # nothing recorded: as before fingerprints, kept
+            if model not in self._of_path:
+                self._of_path[model] = base_fingerprint(model)
+            fingerprint = self._of_path[model]
+        if same_base(fingerprint, self.base):
+            return None
+        if fingerprint.startswith("unknown:") and os.path.isabs(model or "") and not Path(model).exists():
+            return GONE_BASE
+        return OTHER_BASE
+
+
+def preference_rows(store, *, adapter_id: str, base: str | None, on_policy_only: bool = True) -> tuple[list[dict], dict]:
+    """Pairs joined with their samples and tasks, filtered by the rules above; ``base`` is the
+    fingerprint of the base model (None: any). Returns (rows, dropped)."""
     rows = list(store.rows(
         """select p.id as pair_id, p.task_id, p.chosen_rate, p.rejected_rate, p.adapter_id, p.created_at,
                   c.completion as chosen, r.completion as rejected, c.model as model,
+                  c.base_fingerprint as chosen_base, r.model as rejected_model, r.base_fingerprint as rejected_base,
                   c.adapter_id as chosen_adapter, r.adapter_id as rejected_adapter,
                   t.prompt, t.context, t.split, t.source, t.entry_point, t.meta
            from pairs p join samples c on c.id = p.chosen_id join samples r on r.id = p.rejected_id
                 join tasks t on t.id = p.task_id
            order by p.id"""))
-    dropped = {"from held-out tasks": 0, "from another base model": 0,
-               "from another adapter (train.on_policy_only)": 0}
+    dropped = {"from held-out tasks": 0, OTHER_BASE: 0, GONE_BASE: 0, "from another adapter (train.on_policy_only)": 0}
+    bases = BaseFilter(base)
     kept = []
     for row in rows:
+        foreign = (bases.reason(row["chosen_base"], row["model"])
+                   or bases.reason(row["rejected_base"], row["rejected_model"]))
         if row["split"] == "heldout":
             dropped["from held-out tasks"] += 1
-        elif model_name and row["model"] and row["model"] != model_name:
-            dropped["from another base model"] += 1
+        elif foreign:
+            dropped[foreign] += 1
         elif on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
             dropped["from another adapter (train.on_policy_only)"] += 1
         else:
@@ -127,12 +168,12 @@ def _window(method: str, adapter_id: str, rows: list[dict], id_key: str, dropped
                       [r[id_key] for r in rows], {k: v for k, v in dropped.items() if v})
 
 
-def preference_dataset(store, tokenizer, fmt: str, *, method: str, adapter_id: str, model_name: str | None,
+def preference_dataset(store, tokenizer, fmt: str, *, method: str, adapter_id: str, base: str | None,
                        on_policy_only: bool, min_examples: int, margin: bool = False):
     """DPO / reward-model dataset: prompt, chosen, rejected (+ margin). Raises EmptyDataset."""
     from datasets import Dataset
 
-    rows, dropped = preference_rows(store, adapter_id=adapter_id, model_name=model_name, on_policy_only=on_policy_only)
+    rows, dropped = preference_rows(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only)
     if len(rows) < min_examples:
         raise _say_empty(method, len(rows), min_examples, dropped,
                          "Use the editor for a while, or run `plumline tasks import` and `plumline collect`.")
@@ -190,7 +231,7 @@ def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: i
     return ds, _window("grpo", adapter_id, kept, "task_id", dropped)
 
 
-def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, model_name: str | None, on_policy_only: bool,
+def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None, on_policy_only: bool,
                 min_examples: int, persist_min: float = 0.5):
     """KTO: accepted-and-persisted suggestions (desirable) vs dismissed ones (undesirable), with the
     prompt string the server actually sent (stored with each completion). Raises EmptyDataset."""
@@ -198,15 +239,17 @@ def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, model_name: str 
 
     rows = list(store.rows(
         """select c.id, c.created_at, c.prompt, c.text, c.prefix, c.suffix, c.language, c.mode, c.model,
-                  c.adapter_id, c.status,
+                  c.base_fingerprint, c.adapter_id, c.status,
                   (select max(value) from events e where e.completion_id = c.id and e.kind = 'persist') as persisted
            from completions c where c.status in ('accepted', 'dismissed') order by c.created_at"""))
-    dropped = {"from another base model": 0, "from another adapter (train.on_policy_only)": 0,
+    dropped = {OTHER_BASE: 0, GONE_BASE: 0, "from another adapter (train.on_policy_only)": 0,
                "accepted but not (yet) persisted": 0, "without a stored prompt": 0}
+    bases = BaseFilter(base)
     kept = []
     for r in rows:
-        if model_name and r["model"] != model_name:
-            dropped["from another base model"] += 1
+        foreign = bases.reason(r["base_fingerprint"], r["model"])
+        if foreign:
+            dropped[foreign] += 1
         elif on_policy_only and r["adapter_id"] != adapter_id:
             dropped["from another adapter (train.on_policy_only)"] += 1
         elif not r["prompt"]:
@@ -249,5 +292,5 @@ if __name__ == "__main__":  # pragma: no cover - a look at the data, by hand
     for label, sql in (("pairs", "select count(*) from pairs"), ("tasks", "select count(*) from tasks"),
                        ("samples", "select count(*) from samples")):
         print(label, st.db.execute(sql).fetchone()[0])
-    rows, dropped = preference_rows(st, adapter_id=current, model_name=None, on_policy_only=cfg.train.on_policy_only)
+    rows, dropped = preference_rows(st, adapter_id=current, base=None, on_policy_only=cfg.train.on_policy_only)
     print(f"usable pairs for {current}: {len(rows)}; dropped {dropped}")

@@ -27,8 +27,8 @@ class Base:
     """The base model as training sees it."""
 
     path: str          # local folder (or hub id) the weights load from
-    name: str          # the model name samples are tagged with (backend.model_name)
-    fingerprint: str
+    name: str          # the model as configured (its path), recorded for people to read
+    fingerprint: str   # what data and adapters are matched on (agent.adapters.base_fingerprint)
     fmt: str           # serving prompt format: fim / chat / plain
     tokenizer: object
     device: str

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.adapters import Adapter, check_adapter_dir, list_adapters
+from agent.adapters import Adapter, check_adapter_dir, list_adapters, same_base
 
 
 def latest_reward_model(adapters_dir: Path, fingerprint: str | None = None) -> Adapter | None:
     for a in reversed(list_adapters(adapters_dir)):
         meta = a.meta
-        if meta.get("method") == "rm" and (fingerprint is None or meta.get("base_fingerprint") == fingerprint):
+        if meta.get("method") == "rm" and (fingerprint is None or same_base(meta.get("base_fingerprint"), fingerprint)):
             try:
                 check_adapter_dir(a.path)
                 return a

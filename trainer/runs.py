@@ -10,15 +10,22 @@ Resume: checkpoints go to ``<home>/runs/<run id>/checkpoint-N`` every ``train.sa
 A run that was interrupted (Ctrl-C, a kill, a reboot) with the same method and parent is picked up
 by the next ``train()`` from its last checkpoint, with the same data window.
 
+Several processes (``accelerate launch``, one per GPU): every process runs this same code and
+trains its share of each batch; only the main process writes to the store and the registry and
+says things. The run id (so the checkpoint folder all of them write to), the checkpoint to resume
+from and the adapter id are the main process's, broadcast to the others. Alone, none of that
+applies: no distributed state is created and nothing waits on a collective.
+
 Run alone::
 
     plumline train                      # method from train.method (dpo by default)
     plumline train --method grpo --max-steps 20
-    accelerate launch -m trainer.runs   # the same entry point on several GPUs
+    accelerate launch --multi_gpu --num_processes 4 -m agent.cli train   # the same on 4 GPUs
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -33,7 +40,7 @@ from agent.adapters import AdapterError, write_meta
 from agent.store import new_id, now
 from trainer.data import DataWindow, EmptyDataset, grpo_dataset, kto_dataset, mark_used, preference_dataset
 from trainer.methods import BUILDERS, common_args
-from trainer.model import Base, load_base, parent_adapter
+from trainer.model import Base, device_for, load_base, parent_adapter
 from trainer.progress import LossCurve, NaNLoss, ProgressBar
 
 
@@ -64,12 +71,12 @@ def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbo
     t = config.train
     common = dict(adapter_id=parent_id, min_examples=t.min_examples)
     if method in ("dpo", "rm"):
-        ds, window = preference_dataset(store, base.tokenizer, base.fmt, method=method, model_name=base.name,
+        ds, window = preference_dataset(store, base.tokenizer, base.fmt, method=method, base=base.fingerprint,
                                         on_policy_only=t.on_policy_only, margin=(method == "rm" and t.rm_margin),
                                         **common)
         return ds, window, None
     if method == "kto":
-        ds, window = kto_dataset(store, base.tokenizer, base.fmt, model_name=base.name,
+        ds, window = kto_dataset(store, base.tokenizer, base.fmt, base=base.fingerprint,
                                  on_policy_only=t.on_policy_only, **common)
         return ds, window, None
     ds, window = grpo_dataset(store, base.tokenizer, base.fmt, min_tests=config.collect.min_valid_tests, **common)
@@ -77,6 +84,43 @@ def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbo
 
     grader = Grader(store, sandbox, fmt=base.fmt, training=True)
     return ds, window, [make_execution_reward(grader, t.grpo_reward)]
+
+
+# -- several processes (`accelerate launch`) ---------------------------------------------------------
+
+def is_main_process() -> bool:
+    """Whether this process reports and writes: the only one, or rank 0 under ``accelerate launch``
+    (torchrun sets RANK in every process before any distributed state exists)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def processes(config):
+    """accelerate's process state when launched as several processes (WORLD_SIZE > 1), else None:
+    a single process never initialises distributed state nor waits on a collective."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    from accelerate import PartialState
+
+    return PartialState(cpu=device_for(config) == "cpu")
+
+
+def from_main(procs, value):
+    """The main process's ``value``, in every process (a broadcast; ``value`` itself when alone)."""
+    if procs is None:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+def _main_first(procs):
+    """The main process does the block first (e.g. converting the embedded model), then the others."""
+    return procs.main_process_first() if procs is not None else contextlib.nullcontext()
+
+
+def _wait_for_everyone(procs) -> None:
+    if procs is not None:
+        procs.wait_for_everyone()
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -163,15 +207,25 @@ def save_adapter(trainer, config, store, *, adapter_id: str, method: str, base: 
     return final
 
 
+def _left_out(window: DataWindow) -> str:
+    return ("; left out " + ", ".join(f"{n} {why}" for why, n in window.dropped.items())) if window.dropped else ""
+
+
 def train(config, store, *, method: str | None = None, max_steps: int | None = None, callbacks: list | None = None,
           sandbox=None, progress: bool = True, say=print) -> TrainResult:
     """Train one adapter with ``method`` (default ``config.train.method``) on the store's data.
 
     Returns a TrainResult; "empty" when there is too little data (nothing trained), "failed" with
     the reason (NaN loss, out of memory, adapter from another base). KeyboardInterrupt marks the run
-    interrupted (resumable) and propagates."""
+    interrupted (resumable) and propagates. Under ``accelerate launch`` every process calls this and
+    gets the same result; only the main process writes to the store and the registry, and says things."""
     method = method or config.train.method
-    base = load_base(config, say=say)
+    procs = processes(config)
+    main = procs is None or procs.is_main_process
+    if not main:
+        say, progress = (lambda _m: None), False
+    with _main_first(procs):
+        base = load_base(config, say=say)
     parent = None
     if method != "rm":
         try:
@@ -180,8 +234,8 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
             return TrainResult(new_id(), method, "failed", f"cannot continue from the current adapter: {exc}")
     parent_id = parent.id if parent else "base"
     runs_dir = config.home / "runs"
-    resumable = find_resumable(store, runs_dir, method, parent_id)
-    run_id, resume_from = resumable if resumable else (new_id(), None)
+    resumable = find_resumable(store, runs_dir, method, parent_id) if main else None
+    run_id, resume_from = from_main(procs, resumable if resumable else (new_id(), None))
 
     own_sandbox = None
     if method == "grpo" and sandbox is None:
@@ -192,21 +246,24 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
         try:
             dataset, window, reward_funcs = build_dataset(config, store, base, method, parent_id, sandbox)
         except EmptyDataset as exc:
-            store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
-                                       "started_at": now(), "finished_at": now(), "status": "empty",
-                                       "config": dataclasses.asdict(config.train), "metrics": {"message": str(exc)}},
-                        replace=True)
+            if main:
+                store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
+                                           "started_at": now(), "finished_at": now(), "status": "empty",
+                                           "config": dataclasses.asdict(config.train), "metrics": {"message": str(exc)}},
+                            replace=True)
             return TrainResult(run_id, method, "empty", str(exc), parent=parent_id)
         say(f"{method}: {window.rows} examples from {window.tasks} tasks, continuing from {parent_id}"
+            + _left_out(window)
             + (f"; resuming run {run_id[:8]} from {Path(resume_from).name}" if resume_from else ""))
         started = now()
-        if not resumable:
+        if main and not resumable:
             store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
                                        "started_at": started, "status": "running",
                                        "config": {"train": dataclasses.asdict(config.train), "model": config.model.name,
-                                                  "base_fingerprint": base.fingerprint},
+                                                  "base_fingerprint": base.fingerprint,
+                                                  "processes": procs.num_processes if procs else 1},
                                        "metrics": {"pid": os.getpid(), "window": window.summary()}})
-        else:
+        elif main:
             store.update("train_runs", run_id, {"status": "running", "metrics": {"pid": os.getpid(), "window": window.summary()}})
         curve = LossCurve(config.train.learning_rate)
         cbs = [curve] + list(callbacks or [])
@@ -220,27 +277,32 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
             trainer.remove_callback(PrinterCallback)  # our bar shows the loss; no raw log dicts on stdout
             fit(trainer, resume_from=resume_from, config=config)
         except KeyboardInterrupt:
-            store.update("train_runs", run_id, {"status": "interrupted", "finished_at": now()})
+            if main:
+                store.update("train_runs", run_id, {"status": "interrupted", "finished_at": now()})
             raise
         except (NaNLoss, TrainingFailed, AdapterError) as exc:
-            store.update("train_runs", run_id, {"status": "failed", "finished_at": now(),
-                                                "metrics": {"message": str(exc), **curve.summary()}})
+            if main:
+                store.update("train_runs", run_id, {"status": "failed", "finished_at": now(),
+                                                    "metrics": {"message": str(exc), **curve.summary()}})
             return TrainResult(run_id, method, "failed", str(exc), parent=parent_id, window=window.summary())
         finally:
             if bar:
                 bar.close()
+        _wait_for_everyone(procs)  # every process is done with the checkpoint folder before it goes
         state = trainer.state
         elapsed = time.perf_counter() - t0
         resumed_step = int(Path(resume_from).name.split("-")[-1]) if resume_from else 0
         metrics = {"steps": state.global_step, "resumed_from_step": resumed_step, "train_seconds": round(elapsed, 2),
                    "examples": window.rows, **curve.summary()}
-        adapter_id = adapter_id_for(method)
-        save_adapter(trainer, config, store, adapter_id=adapter_id, method=method, base=base, parent_id=parent_id,
-                     window=window, run_id=run_id, metrics={k: v for k, v in metrics.items() if k != "loss_curve"})
-        mark_used(store, window, run_id)
-        store.update("train_runs", run_id, {"status": "finished", "finished_at": now(), "adapter_id": adapter_id,
-                                            "metrics": metrics})
-        shutil.rmtree(runs_dir / run_id, ignore_errors=True)  # checkpoints are only for resuming
+        adapter_id = from_main(procs, adapter_id_for(method))
+        if main:
+            save_adapter(trainer, config, store, adapter_id=adapter_id, method=method, base=base, parent_id=parent_id,
+                         window=window, run_id=run_id, metrics={k: v for k, v in metrics.items() if k != "loss_curve"})
+            mark_used(store, window, run_id)
+            store.update("train_runs", run_id, {"status": "finished", "finished_at": now(), "adapter_id": adapter_id,
+                                                "metrics": metrics})
+            shutil.rmtree(runs_dir / run_id, ignore_errors=True)  # checkpoints are only for resuming
+        _wait_for_everyone(procs)  # the adapter is in the registry when any process returns
         return TrainResult(run_id, method, "finished", f"trained {adapter_id} in {state.global_step} steps",
                            adapter_id, parent_id, metrics, window.summary())
     finally:
@@ -248,10 +310,11 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
             own_sandbox.close()
 
 
-if __name__ == "__main__":  # `accelerate launch -m trainer.runs` (multi-GPU), same as `plumline train`
+if __name__ == "__main__":  # `accelerate launch -m trainer.runs`: `plumline train` without its options
     from agent.config import load_config
     from agent.store import open_store
 
     cfg = load_config()
     result = train(cfg, open_store(cfg))
-    print(f"{result.status}: {result.message}")
+    if is_main_process():
+        print(f"{result.status}: {result.message}")

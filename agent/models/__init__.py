@@ -13,8 +13,9 @@ Both offer the same three things:
 * ``generate(prompts, ...)`` – raw text for free-form prompts (e.g. asking the model for tests);
 * ``set_adapter(path, adapter_id)`` – swap the LoRA adapter between requests, without restart.
 
-Every result carries ``model`` and ``adapter_id`` so the store can tag every record with the policy
-that produced it (design rule 1).
+Every result carries ``model``, ``base_fingerprint`` and ``adapter_id`` so the store can tag every
+record with the policy that produced it (design rule 1); the fingerprint
+(``agent.adapters.base_fingerprint``) names the base model wherever its folder lives.
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ class Completion:
     decoding: dict = field(default_factory=dict)
     cancelled: bool = False
     context: Context | None = None  # the window actually sent (after truncation to the token budget)
+    base_fingerprint: str | None = None
 
 
 class ModelBackend(Protocol):
     model_name: str
+    base_fingerprint: str
     adapter_id: str
     prompt_format: str
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteria, StoppingCriteriaList
 
+from agent.adapters import base_fingerprint
 from agent.models import BASE_ADAPTER, Completion
 from agent.models.config import ModelConfig
 from agent.models.prompts import Context, build_prompt, detect_format, postprocess
@@ -78,6 +79,7 @@ class TransformersBackend:
     def __init__(self, config: ModelConfig, model_path: str):
         self.config = config
         self.model_name = model_path
+        self.base_fingerprint = base_fingerprint(model_path)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
@@ -190,7 +192,7 @@ class TransformersBackend:
             latency_ms=(time.perf_counter() - start) * 1000, new_tokens=int(new.shape[0]), mode=mode,
             decoding={"temperature": self.config.temperature, "max_new_tokens": limit, "format": self.prompt_format,
                       "context_tokens": self.config.context_tokens},
-            cancelled=stop.cancelled, context=ctx,
+            cancelled=stop.cancelled, context=ctx, base_fingerprint=self.base_fingerprint,
         )
 
     def _reusable_cache(self, ids: list[int]) -> DynamicCache:

@@ -24,6 +24,7 @@ from pathlib import Path
 import requests
 from transformers import AutoTokenizer
 
+from agent.adapters import base_fingerprint
 from agent.models import BASE_ADAPTER, Completion
 from agent.models.config import ModelConfig
 from agent.models.prompts import Context, build_prompt, detect_format, postprocess
@@ -42,6 +43,7 @@ class VLLMBackend:
         self.prompt_format = detect_format(self.tokenizer)
         self.base_name = config.vllm_model or self._served_model()
         self.model_name = self.base_name
+        self.base_fingerprint = base_fingerprint(tokenizer_path)  # the folder the server serves, by design
         self.adapter_id = BASE_ADAPTER
         self._lock = threading.Lock()
 
@@ -110,7 +112,8 @@ class VLLMBackend:
                           new_tokens=len(self.tokenizer(raw, add_special_tokens=False)["input_ids"]), mode=mode,
                           decoding={"temperature": self.config.temperature, "max_new_tokens": limit,
                                     "format": self.prompt_format, "backend": "vllm"},
-                          cancelled=bool(cancel is not None and cancel.is_set()), context=ctx)
+                          cancelled=bool(cancel is not None and cancel.is_set()), context=ctx,
+                          base_fingerprint=self.base_fingerprint)
 
     def sample(self, contexts: list[Context], n: int, *, temperature: float,
                max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]:

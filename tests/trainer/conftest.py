@@ -35,22 +35,25 @@ def add_task(store: Store, name: str, prompt: str, tests: list[str], *, split: s
     return tid
 
 
-def add_sample(store: Store, task_id: str, completion: str, rate: float, *, adapter_id: str, model: str) -> str:
+def add_sample(store: Store, task_id: str, completion: str, rate: float, *, adapter_id: str, model: str,
+               base: str | None = None) -> str:
+    """A scored sample; ``base`` is the base model's fingerprint (None: a row from before they were stored)."""
     sid = new_id()
     store.write("samples", {"id": sid, "task_id": task_id, "adapter_id": adapter_id, "model": model,
-                            "completion": completion, "pass_rate": rate, "n_tests": 5, "created_at": now()})
+                            "base_fingerprint": base, "completion": completion, "pass_rate": rate, "n_tests": 5,
+                            "created_at": now()})
     return sid
 
 
 def fill_pairs(store: Store, *, n: int, adapter_id: str = "base", model: str, split: str = "train",
-               source: str = "workspace") -> list[str]:
+               source: str = "workspace", base: str | None = None) -> list[str]:
     """``n`` preference pairs (cycling through TASKS): a right body (1.0) over a wrong one (0.2)."""
     task_ids = []
     for i in range(n):
         name, prompt, good, bad, tests = TASKS[i % len(TASKS)]
         tid = add_task(store, name, prompt, tests, split=split, source=source)
-        c = add_sample(store, tid, good, 1.0, adapter_id=adapter_id, model=model)
-        r = add_sample(store, tid, bad, 0.2, adapter_id=adapter_id, model=model)
+        c = add_sample(store, tid, good, 1.0, adapter_id=adapter_id, model=model, base=base)
+        r = add_sample(store, tid, bad, 0.2, adapter_id=adapter_id, model=model, base=base)
         store.write("pairs", {"task_id": tid, "chosen_id": c, "rejected_id": r, "chosen_rate": 1.0,
                               "rejected_rate": 0.2, "adapter_id": adapter_id, "created_at": now()})
         task_ids.append(tid)

@@ -13,7 +13,7 @@ def test_rm_trains_and_ranks(train_env, model_name, monkeypatch):
     monkeypatch.setenv("PLUMLINE_TRAIN_LORA_ALPHA", "8")
     import pytest
 
-    from agent.adapters import AdapterError, promote
+    from agent.adapters import AdapterError, base_fingerprint, promote
     from agent.config import load_config
     from trainer.data import preference_dataset
     from trainer.rm import RewardModel, latest_reward_model, make_rm_reward
@@ -29,7 +29,7 @@ def test_rm_trains_and_ranks(train_env, model_name, monkeypatch):
         promote(config.adapters_dir, adapter.id)  # an RM scores; it never serves
     rm = RewardModel(model_name, adapter.path)
     ds, _ = preference_dataset(store, AutoTokenizer.from_pretrained(model_name), "chat", method="rm",
-                               adapter_id="base", model_name=model_name, on_policy_only=True, min_examples=1)
+                               adapter_id="base", base=base_fingerprint(model_name), on_policy_only=True, min_examples=1)
     gaps = [c - r for c, r in (rm.score([x["prompt"]] * 2, [x["chosen"], x["rejected"]]) for x in ds)]
     assert sum(gaps) > 0, f"the trained RM does not prefer chosen responses on its training pairs: {gaps}"
     best = rm.rank(ds[0]["prompt"], [ds[0]["rejected"], ds[0]["chosen"]])
@@ -48,3 +48,4 @@ def test_kto_trains_on_kept_vs_dismissed(train_env, model_name):
     result = runs.train(config, store, method="kto", max_steps=1, progress=False, say=lambda m: None)
     assert result.ok, result.message
     assert result.window["rows"] == 6
+
