@@ -57,7 +57,7 @@ def complete(
     Example:
         plumline complete examples/fib.py --line 6 --col 5
     """
-    from agent.completion import PositionError, language_of, load_policy, log_completion, split_at
+    from agent.completion import PositionError, language_of, load_serving_policy, log_completion, split_at
     from agent.models import Context
     from agent.models.embedded import EmbeddedModelMissing
     from agent.privacy import is_excluded
@@ -84,7 +84,7 @@ def complete(
         fail(str(exc))
     try:
         with console.status("loading the model..."):
-            policy = load_policy(config, say=lambda m: console.print(m))
+            policy = load_serving_policy(config, say=lambda m: console.print(m))
     except (EmbeddedModelMissing, FileNotFoundError, RuntimeError, OSError) as exc:
         fail(f"cannot load the model: {exc}")
     result = policy.complete(Context(prefix, suffix, language=language_of(file)))

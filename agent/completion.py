@@ -48,6 +48,14 @@ def load_policy(config: Config, say=print) -> ModelBackend:
     return backend
 
 
+def load_serving_policy(config: Config, say=print) -> ModelBackend:
+    """What serves suggestions (``plumline complete``, the language server): the policy, wrapped for
+    best-of-N under the reward model when ``model.rerank_n`` > 1 (``agent.models.rerank``)."""
+    from agent.models.rerank import load_reranker
+
+    return load_reranker(load_policy(config, say=say), config, config.adapters_dir, say=say)
+
+
 def log_completion(store: Store | None, privacy: PrivacyConfig, completion: Completion, *, source: str,
                    relpath: str | None, uri: str | None = None, line: int | None = None,
                    col: int | None = None, language: str = "python") -> str | None:

@@ -70,10 +70,10 @@ def _describe(config):
 
 def _check(config, fail) -> None:
     """Load the policy once and report what would serve."""
-    from agent.completion import load_policy
+    from agent.completion import load_serving_policy
 
     try:
-        backend = load_policy(config, say=lambda m: print(m, file=sys.stderr))
+        backend = load_serving_policy(config, say=lambda m: print(m, file=sys.stderr))
     except Exception as exc:
         fail(f"cannot load the model: {type(exc).__name__}: {exc}", code=1)
     sandbox = getattr(config.sandbox, "backend", None)
@@ -82,6 +82,7 @@ def _check(config, fail) -> None:
         "adapter": backend.adapter_id,
         "backend": config.model.backend,
         "format": getattr(backend, "prompt_format", None),
+        "rerank": {"n": backend.n, "rm": backend.rm_id} if hasattr(backend, "rm_id") else None,
         "sandbox": sandbox,
         "store": str(config.store_path),
         "logging": config.privacy.logging,

@@ -184,9 +184,12 @@ class PlumlineServer(LanguageServer):
         """The base model, then the current adapter (a corrupt one is skipped with a warning, as in
         a hot swap: the base keeps serving)."""
         from agent.models import load_backend
+        from agent.models.rerank import load_reranker
 
         try:
-            self.backend = load_backend(self.config.model, self.config.cache_dir, say=lambda m: log.info("%s", m))
+            say = lambda m: log.info("%s", m)  # noqa: E731
+            self.backend = load_reranker(load_backend(self.config.model, self.config.cache_dir, say=say),
+                                         self.config, self.config.adapters_dir, say=say)
         except Exception as exc:  # reported by plumline/status and on every request
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("cannot load the model: %s", self.load_error)

@@ -32,6 +32,8 @@ class ModelConfig:
         default="none",
         metadata={"help": "none, or int8 (dynamic quantization of Linear layers, CPU only): ~2x faster decoding, but on SmolLM2-135M it wrecked the answers, so only for larger models"},
     )
+    rerank_n: int = field(default=1, metadata={"help": "best-of-N serving: N candidates per suggestion, the newest reward model (plumline train --method rm) picks one; 1 = off"})
+    rerank_temperature: float = field(default=0.8, metadata={"help": "sampling temperature of the extra candidates when rerank_n > 1"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads; 0 = leave torch's default"})
     request_timeout_s: float = field(default=30.0, metadata={"help": "HTTP timeout for the vllm backend"})
 
@@ -49,3 +51,7 @@ class ModelConfig:
                 raise ValueError(f"model.{name} must be a positive integer, got {getattr(self, name)}")
         if self.temperature < 0:
             raise ValueError(f"model.temperature must be >= 0, got {self.temperature}")
+        if self.rerank_n < 1 or self.rerank_n > 64:
+            raise ValueError(f"model.rerank_n must lie in 1..64 (1 = off), got {self.rerank_n}")
+        if self.rerank_temperature <= 0:
+            raise ValueError(f"model.rerank_temperature must be > 0, got {self.rerank_temperature}")

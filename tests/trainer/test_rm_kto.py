@@ -49,3 +49,28 @@ def test_kto_trains_on_kept_vs_dismissed(train_env, model_name):
     assert result.ok, result.message
     assert result.window["rows"] == 6
 
+
+def test_best_of_n_serving_picks_the_reward_models_favourite(train_env, model_name, monkeypatch):
+    from agent.completion import load_serving_policy
+    from agent.config import load_config
+    from agent.models import Context
+    from agent.models.rerank import Reranked
+    from trainer.rm import RewardModel, latest_reward_model
+
+    config, store = load_config(), train_env[1]
+    said: list[str] = []
+    monkeypatch.setenv("PLUMLINE_MODEL_RERANK_N", "3")
+    config = load_config()
+    plain = load_serving_policy(config, say=said.append)
+    assert not isinstance(plain, Reranked) and any("no reward model" in m for m in said)  # asked for, none yet
+
+    fill_pairs(store, n=4, model=model_name)
+    assert runs.train(config, store, method="rm", max_steps=2, progress=False, say=lambda m: None).ok
+    policy = load_serving_policy(config, say=said.append)
+    assert isinstance(policy, Reranked) and policy.adapter_id == "base"
+    got = policy.complete(Context("def add(a, b):\n    return ", "\n", language="python", mode="line"))
+    info = got.decoding["rerank"]
+    assert info["n"] == 3 and len(info["scores"]) == 3 and info["rm"] == latest_reward_model(config.adapters_dir).id
+    assert info["scores"][info["picked"]] == max(info["scores"])
+    rm = RewardModel(model_name, latest_reward_model(config.adapters_dir).path)
+    assert abs(rm.score([got.prompt], [got.text])[0] - max(info["scores"])) < 1e-3  # the served text is the favourite
