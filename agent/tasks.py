@@ -510,13 +510,13 @@ def import_path(store: Store, path: Path, *, heldout_fraction: float = 0.2, seed
         items = (i for i in items if (i.relpath or "") == path.name)
     else:
         raise ValueError(f"{path}: give a folder of .py files, a .py file or a HumanEval-format .jsonl(.gz)")
-    n = 0
+    n = 0  # tasks seen, new or already stored: `limit` means the first N, on every run
     for item in items:
         if limit is not None and isinstance(item, TaskDraft) and n >= limit:
             break
+        n += isinstance(item, TaskDraft)
         outcome, tid = store_draft(store, item, heldout_fraction=heldout_fraction, seed=seed)
         if outcome == "added":
-            n += 1
             summary.added += 1
             summary.tests += len(item.tests)
             split = store.get("tasks", tid)["split"]

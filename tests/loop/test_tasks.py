@@ -78,6 +78,8 @@ def test_tasks_import_humaneval_keeps_canonical_oracle_and_ground_truth(store):
     tests = list(store.rows("select * from tests"))
     assert tests and {t["source"] for t in tests} == {"humaneval"}
     assert all("candidate" not in t["code"] and t["code"].startswith("assert ") for t in tests)
+    again = import_path(store, humaneval_path(), heldout_fraction=0.2, limit=5)  # the same first five, not the next
+    assert (again.added, again.duplicates) == (0, 5) and store.db["tasks"].count == 5
 
 
 def test_tasks_import_twice_adds_nothing(store, tmp_path):
