@@ -40,7 +40,7 @@ from agent.store import Store
 from agent.synth import (Synthesized, dedupe, docstring_tests, policy_tests, teacher_tests,
                          validate_by_agreement, validate_with_oracles, workspace_tests)
 from agent.mutate import mutant_probes
-from agent.tasks import SYNTH_SOURCES, store_draft, task_from_completion
+from agent.tasks import EVAL_SOURCES, SYNTH_SOURCES, store_draft, task_from_completion
 
 WATERMARK = "collect.completions"
 SYNTH_CHUNK = 8      # tasks whose tests are written per policy batch
@@ -127,6 +127,9 @@ def synthesize(store: Store, config, policy_get, *, limit: int | None = None, re
                             + (f" limit {int(limit)}" if limit else "")))
     tick = reporter.stage("writing tests", len(tasks))
     done = written = 0
+    marks = ",".join("?" * len(EVAL_SOURCES))
+    judged_by_ground_truth = {r["task_id"] for r in store.rows(
+        f"select distinct task_id from tests where source in ({marks})", list(EVAL_SOURCES))}
     api_key = os.environ.get(c.teacher_api_key_env) if c.teacher_api_key_env else None
     step = max(1, min(SYNTH_CHUNK, c.batch_rows // max(1, c.test_replies)))  # ~batch_rows sequences per generate call
     for start in range(0, len(tasks), step):
@@ -138,14 +141,18 @@ def synthesize(store: Store, config, policy_get, *, limit: int | None = None, re
             if meta.get("root"):
                 found.append(Synthesized("workspace", workspace_tests(meta["root"], t["entry_point"], config.privacy)))
             per_task.append(found)
-        if c.writer == "policy":
-            examples = [_writer_examples(f[0].tests, t["entry_point"]) for t, f in zip(chunk, per_task)]
-            got = policy_tests(policy_get(), chunk, k=c.asserts_per_task, max_new_tokens=c.test_tokens, examples=examples,
-                               replies=c.test_replies if c.test_temperature > 0 else 1, temperature=c.test_temperature)
-            for found, g in zip(per_task, got):
-                found.append(g)
+        # a held-out task with a benchmark's own tests is judged by those alone (agent.execute):
+        # asking the writer for more would only cost time
+        write = [i for i, t in enumerate(chunk) if not (t["split"] == "heldout" and t["id"] in judged_by_ground_truth)]
+        if c.writer == "policy" and write:
+            examples = [_writer_examples(per_task[i][0].tests, chunk[i]["entry_point"]) for i in write]
+            got = policy_tests(policy_get(), [chunk[i] for i in write], k=c.asserts_per_task, max_new_tokens=c.test_tokens,
+                               examples=examples, replies=c.test_replies if c.test_temperature > 0 else 1,
+                               temperature=c.test_temperature)
+            for i, g in zip(write, got):
+                per_task[i].append(g)
         elif c.writer == "teacher":
-            for t, found in zip(chunk, per_task):
+            for t, found in ((chunk[i], per_task[i]) for i in write):
                 found.append(teacher_tests(t, url=c.teacher_url, model=c.teacher_model, privacy=config.privacy,
                                            k=c.asserts_per_task, timeout_s=c.teacher_timeout_s, api_key=api_key,
                                            example=_writer_examples(found[0].tests, t["entry_point"])))

@@ -6,7 +6,7 @@ import ast
 
 from agent.collect import Reporter, collect, summary
 from agent.tasks import import_path
-from tests.loop.conftest import ADD_CANDIDATES, FakePolicy, add_task_row, make_config, write_jsonl
+from tests.loop.conftest import ADD_CANDIDATES, ADD_PROMPT, FakePolicy, add_task_row, make_config, write_jsonl
 
 
 def _import(store, tmp_path, rows=None):
@@ -143,6 +143,18 @@ def test_heldout_tasks_get_tests_but_no_samples(store, tmp_path, sandbox):
     collect(store, make_config(), policy=_policy(), sandbox=sandbox)
     task = next(store.rows("select * from tasks"))
     assert task["split"] == "heldout" and task["status"] == "ready" and store.db["samples"].count == 0
+
+
+def test_heldout_tasks_judged_by_ground_truth_get_no_written_tests(store, tmp_path, sandbox):
+    rows = [add_task_row(), add_task_row("Toy/1", prompt=ADD_PROMPT.replace("Add two", "Sum two"), test="")]
+    import_path(store, write_jsonl(tmp_path / "t.jsonl", rows), heldout_fraction=0.999)
+    policy = _policy()
+    collect(store, make_config(), policy=policy, sandbox=sandbox)
+    by_origin = {t["origin"]: t["id"] for t in store.rows("select id, origin from tasks")}
+    written = {o: store.db.execute("select count(*) from tests where task_id = ? and source = 'policy'", [tid]).fetchone()[0]
+               for o, tid in by_origin.items()}
+    assert written == {"Toy/0": 0, "Toy/1": 6}  # HumanEval's own tests judge Toy/0; Toy/1 has none, so it needs them
+    assert policy.generate_calls == 1
 
 
 def test_sandbox_unavailable_is_reported_and_work_kept(store, tmp_path):
