@@ -82,6 +82,7 @@ def demo(
     from agent.store import Store, StoreError
     from agent.tasks import humaneval_path, import_path
     from sandbox import describe_backend
+    from trainer.gate import score_serving
     from trainer.nightly import run_nightly
 
     config = config_or_exit()
@@ -128,8 +129,11 @@ def demo(
             table.add_row(str(k), f"{held['current_pass1']:.1%}", f"{held['candidate_pass1']:.1%}",
                           f"+{held['wins']} / -{held['losses']} of {held['tasks']}", f"{held['p_improve']:.3g}",
                           f"{gate['decision']}: {gate['reason']}", f"{seconds / 60:.1f}")
-        else:
-            table.add_row(str(k), "-", "-", "-", "-", f"{result.status}: {result.message}", f"{seconds / 60:.1f}")
+        else:  # no candidate reached the gate: still show where the serving policy stands
+            now = score_serving(run_config, store, say=console.print) if result.status != "failed" else None
+            before = f"{now.pass1():.1%}" if now else "-"
+            table.add_row(str(k), before, "-", f"of {len(now.task_ids)}" if now else "-", "-",
+                          f"no adapter: {result.status}: {result.message}", f"{seconds / 60:.1f}")
     console.print(table)
     png = plot(config.home / "demo.png", adapter_figures(store), loop_figures(store))
     console.print(f"plot: {png}   details: plumline stats   total: {(time.time() - started) / 60:.1f} min")

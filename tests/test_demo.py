@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,6 +21,8 @@ def test_demo_runs_the_loop_and_prints_before_after(tiny_env, monkeypatch):
     out = demo("--tasks", "6", "--quick")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "held-out pass@1" in out.stdout and "cycle 1 of 1" in out.stdout
+    row = next(line for line in out.stdout.splitlines() if re.match(r"│\s+1\s+│", line))  # the cycle's row
+    assert "%" in row  # a before figure, whether or not an adapter was trained
     store = Store(tiny_env / "plumline.db")
     splits = {r["split"]: r["n"] for r in store.rows("select split, count(*) n from tasks group by split")}
     assert sum(splits.values()) == 6 and splits.get("heldout") and splits.get("train")

@@ -253,3 +253,21 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
     guard_cmp = compare("humaneval", scores["current"][1], scores["candidate"][1]) if guard else None
     verdict, reason = decide(held_cmp, guard_cmp, alpha=t.gate_alpha, min_delta=t.gate_min_delta)
     return record(store, GateDecision(candidate_id, current.id, verdict, reason, held_cmp, guard_cmp))
+
+
+def score_serving(config, store, *, say=print) -> SuiteScore | None:
+    """Held-out greedy pass@1 of the adapter serving now, scored exactly as the gate scores it
+    (None when there are no held-out tasks). For a report when no candidate reached the gate."""
+    from agent.completion import load_policy
+    from sandbox import open_sandbox
+    from trainer.rewards import Grader
+
+    held = heldout_tasks(store, limit=config.train.gate_max_heldout, min_tests=config.collect.min_valid_tests)
+    if not held:
+        return None
+    policy = load_policy(config, say=say)
+    with open_sandbox(config.sandbox) as sandbox:
+        say(f"scoring the serving adapter {policy.adapter_id} on {len(held)} held-out tasks")
+        return score_suite(policy, Grader(store, sandbox, fmt=getattr(policy, "prompt_format", "chat")), held,
+                           samples=0, temperature=0.0)
+
