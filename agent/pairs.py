@@ -8,9 +8,9 @@ ground-truth tests, which are for evaluation):
   (task, adapter): a pair never mixes adapters (rule 1), and each pair records its adapter.
 * ``grpo_groups`` - per (task, adapter), the samples and their rewards, only where they do not
   all score the same (a flat group carries no signal).
-* ``kto_labels`` - unpaired labels from the editor: a logged suggestion that can be tied to a task
-  (its completion built the task), labelled desirable when accepted (or partially accepted) and
-  undesirable when dismissed.
+
+KTO's unpaired labels come straight from the editor's records, with the prompt the server sent:
+``trainer.data.kto_dataset`` (accepted and still there vs dismissed).
 
     from agent.pairs import PairRule, build_pairs
     pairs = build_pairs(samples, PairRule(chosen_min=0.8, gap_min=0.4))
@@ -18,7 +18,6 @@ ground-truth tests, which are for evaluation):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from agent.store import Store, now
@@ -119,24 +118,3 @@ def training_samples(store: Store, adapter_id: str | None = None) -> list[dict]:
         params.append(adapter_id)
     return list(store.rows(sql, params))
 
-
-def kto_labels(store: Store) -> list[dict]:
-    """Accepted / dismissed suggestions tied to a stored task: {task_id, completion_id, prompt,
-    completion, label, adapter_id}. Partial accepts count as desirable."""
-    out = []
-    for task in store.rows("select id, prompt, meta from tasks where source = 'completion' and status != 'skipped'"):
-        ids = json.loads(task["meta"] or "{}").get("completion_ids", [])
-        for cid in ids:
-            row = store.get("completions", cid)
-            if row is None:
-                continue
-            kinds = {e["kind"] for e in store.rows("select kind from events where completion_id = ?", [cid])}
-            if kinds & {"accepted", "partial"}:
-                label = True
-            elif "dismissed" in kinds:
-                label = False
-            else:
-                continue
-            out.append({"task_id": task["id"], "completion_id": cid, "prompt": task["prompt"],
-                        "completion": row["text"], "label": label, "adapter_id": row["adapter_id"]})
-    return out

@@ -1,10 +1,8 @@
-"""Pairs and rewards: ACECODER's rule, adapters never mixed, GRPO groups, KTO labels."""
+"""Pairs and rewards: ACECODER's rule, adapters never mixed, GRPO groups."""
 
 from __future__ import annotations
 
-from agent.pairs import PairRule, build_pairs, grpo_groups, kto_labels
-from agent.store import Store
-from agent.tasks import store_draft, TaskDraft
+from agent.pairs import PairRule, build_pairs, grpo_groups
 
 
 def _s(sid, rate, task="t", adapter="base", text=None):
@@ -44,15 +42,3 @@ def test_grpo_groups_skip_flat_groups():
     groups = grpo_groups(samples)
     assert [g.task_id for g in groups] == ["u"] and groups[0].rewards == [0.5, 0.0]
 
-
-def test_kto_labels_from_accept_and_dismiss(tmp_path):
-    store = Store(tmp_path / "k.db")
-    a = store.record_completion(text="    return a + b", model="m", adapter_id="base")
-    d = store.record_completion(text="    return 0", model="m", adapter_id="base")
-    store.record_completion(text="    return 1", model="m", adapter_id="base")  # no fate yet: no label
-    store.record_event(a, "accepted")
-    store.record_event(d, "dismissed")
-    draft = TaskDraft("completion", a, 'def add(a, b):\n    """Add."""\n', "add", meta={"completion_ids": [a, d]})
-    store_draft(store, draft, heldout_fraction=0)
-    labels = {x["completion_id"]: x["label"] for x in kto_labels(store)}
-    assert labels == {a: True, d: False}
