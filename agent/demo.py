@@ -35,7 +35,9 @@ class Budget:
         # two test-writer replies: mutated inputs answered by the oracle fill tasks up
         # (collect.mutants_per_task), so on HumanEval more replies mostly cost time: in the learning
         # benchmark the writer gave 16 of 229 valid tests for 544 s of 18 tasks' writing
-        base = cls(tasks=16, samples=4, steps=2, test_replies=2) if quick else cls(tasks=40, samples=8, steps=8, test_replies=2)
+        # 16 samples per train problem: the embedded model solves few problems, and a pair needs a
+        # sample that passes; at 8 the default demo made 3 pairs in 6.5 min
+        base = cls(tasks=16, samples=8, steps=2, test_replies=2) if quick else cls(tasks=40, samples=16, steps=8, test_replies=2)
         return dataclasses.replace(base, tasks=tasks or base.tasks)
 
 
@@ -43,7 +45,7 @@ def budget_config(config, budget: Budget):
     """The user's configuration with the demo's budget applied to the knobs they would turn."""
     collect = dataclasses.replace(config.collect, samples_per_task=budget.samples, test_replies=budget.test_replies)
     train = dataclasses.replace(
-        config.train, method="dpo", max_steps=budget.steps, min_examples=min(config.train.min_examples, 4),
+        config.train, method="dpo", max_steps=budget.steps, min_examples=min(config.train.min_examples, 2),
         gate_samples=0,     # greedy pass@1 only: sampled pass@k would double the gate's time
         gate_humaneval=0,   # the held-out split already is HumanEval; a guard on it adds nothing here
     )
@@ -60,7 +62,7 @@ def _last_gate(store, since: float) -> dict | None:
 
 
 def demo(
-    quick: bool = typer.Option(False, "--quick", help="a few minutes: 16 tasks, 4 samples each, 2 training steps"),
+    quick: bool = typer.Option(False, "--quick", help="a few minutes: 16 tasks, 8 samples each, 2 training steps"),
     tasks: int = typer.Option(None, "--tasks", help="HumanEval problems to use (half train, half held-out); default 40"),
     cycles: int = typer.Option(1, "--cycles", help="on-policy cycles to run (each: collect → train → gate → promote)"),
     heldout_fraction: float = typer.Option(0.5, "--heldout-fraction", help="share of the problems kept for evaluation only"),
@@ -134,7 +136,8 @@ def demo(
             now = score_serving(run_config, store, say=console.print) if result.status != "failed" else None
             before = f"{now.pass1():.1%}" if now else "-"
             table.add_row(str(k), before, "-", f"of {len(now.task_ids)}" if now else "-", "-",
-                          f"no adapter: {result.status}: {result.message}", f"{seconds / 60:.1f}")
+                          f"no adapter: {result.status}: {result.message} (the demo: try --tasks 80 or --cycles 2)",
+                          f"{seconds / 60:.1f}")
     console.print(table)
     png = plot(config.home / "demo.png", adapter_figures(store), loop_figures(store))
     console.print(f"plot: {png}   details: plumline stats   total: {(time.time() - started) / 60:.1f} min")
