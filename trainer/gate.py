@@ -161,6 +161,11 @@ def heldout_tasks(store, *, limit: int, min_tests: int) -> list[dict]:
             or len(task_tests(store, t["id"])) >= min_tests][:limit]
 
 
+def _gate_heldout(config, store) -> list[dict]:
+    """The held-out tasks the gate judges on, with this configuration's limits."""
+    return heldout_tasks(store, limit=config.train.gate_max_heldout, min_tests=config.collect.min_valid_tests)
+
+
 def guard_tasks(store, *, limit: int) -> list[dict]:
     """The fixed HumanEval subset: the first ``limit`` HumanEval tasks by id (stable across runs)
     that are not in the train split, so the guard never scores what was trained on."""
@@ -219,7 +224,7 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
     except AdapterError as exc:
         return record(store, GateDecision(candidate_id, current.id, "reject", str(exc)))
     t = config.train
-    held = heldout_tasks(store, limit=t.gate_max_heldout, min_tests=config.collect.min_valid_tests)
+    held = _gate_heldout(config, store)
     guard = guard_tasks(store, limit=t.gate_humaneval)
     if not held:
         return record(store, GateDecision(candidate_id, current.id, "reject",
@@ -262,7 +267,7 @@ def score_serving(config, store, *, say=print) -> SuiteScore | None:
     from sandbox import open_sandbox
     from trainer.rewards import Grader
 
-    held = heldout_tasks(store, limit=config.train.gate_max_heldout, min_tests=config.collect.min_valid_tests)
+    held = _gate_heldout(config, store)
     if not held:
         return None
     policy = load_policy(config, say=say)

@@ -46,7 +46,7 @@ class Reranked:
         window = first.context or ctx
         limit = first.decoding.get("max_new_tokens") or max_new_tokens
         more = self.policy.sample([window], self.n - 1, temperature=self.temperature, max_new_tokens=limit)[0]
-        texts = [first.text] + [t for t in more]
+        texts = [first.text, *more]
         scores = self.reward_model.score([first.prompt] * len(texts), texts)
         picked = max(range(len(texts)), key=lambda i: (scores[i], -i))  # ties: the usual answer
         decoding = dict(first.decoding, rerank={"n": self.n, "rm": self.rm_id, "temperature": self.temperature,
