@@ -36,8 +36,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"""(?ix)
             \b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret)[\w.-]*
+            (?:\\?["'])?                                # a dict or JSON key's closing quote
             \s*(?:=|:|:=|=>)\s*
-            (?P<q>["'])(?P<s>[^"'\s]{6,})(?P=q)
+            (?P<q>\\?["'])                               # the value's quote, JSON-escaped (\") in stored JSON
+            (?!<redacted:)                                # already scrubbed: scrubbing twice changes nothing
+            (?P<s>(?:[^"'\s\\]|\\(?!["'])){6,})(?P=q)
             """
         ),
     ),

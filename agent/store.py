@@ -22,6 +22,16 @@ crash or a full disk loses nothing that was already committed. ``atomic()`` take
 up front (``BEGIN IMMEDIATE``): a deferred transaction that reads first and writes later cannot
 wait for another process's write lock in WAL mode (SQLite answers "database is locked" at once),
 so two writers would fail.
+
+Privacy (design rule 7): every value bound to a statement passes through ``agent.privacy.scrub``
+on its way in, whatever module writes it (tasks, tests, samples, verdicts, pairs, completions,
+events, training runs), through ``store.write``, ``store.db[...]`` (sqlite-utils) or a raw
+``store.db.execute``: the connection's cursors scrub their parameters (``ScrubbingConnection``). Reads
+bind scrubbed parameters too, so a lookup finds what was stored. Not covered: text spliced into the
+SQL itself instead of bound (nothing here does that; keep it so), another program writing the file,
+and rows written before this guard existed. ``Store(path, scrub=False)`` (``privacy.scrub = false``)
+turns it off. Excluded paths are kept out where files are read (``agent.tasks``, ``agent.synth``,
+``agent.completion``), not here: the store never sees where a text came from.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ from typing import Any, Iterator
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
+
+from agent.privacy import scrub
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -160,21 +172,55 @@ def now() -> float:
     return time.time()
 
 
+def _scrubbed(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        return {k: scrub(v) if isinstance(v, str) else v for k, v in parameters.items()}
+    return [scrub(v) if isinstance(v, str) else v for v in parameters]
+
+
+class ScrubbingCursor(sqlite3.Cursor):
+    """A cursor that scrubs secrets out of every string it binds."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> "ScrubbingCursor":
+        return super().execute(sql, _scrubbed(parameters))
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> "ScrubbingCursor":
+        return super().executemany(sql, (_scrubbed(p) for p in seq_of_parameters))
+
+
+class ScrubbingConnection(sqlite3.Connection):
+    """The store's connection: every statement runs on a ``ScrubbingCursor``, the one place all
+    writes go through (``Connection.execute`` is a shortcut that does not call ``cursor()``, so it
+    is routed here too)."""
+
+    def cursor(self, factory: Any = None) -> ScrubbingCursor:  # a caller's factory would skip the scrubber
+        return super().cursor(ScrubbingCursor)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> ScrubbingCursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> ScrubbingCursor:
+        return self.cursor().executemany(sql, seq_of_parameters)
+
+
 class Store:
     """A thin, typed face over the SQLite file. Other modules may use ``store.db`` directly."""
 
-    def __init__(self, path: Path | str | None = None, *, memory: bool = False):
+    def __init__(self, path: Path | str | None = None, *, memory: bool = False, scrub: bool = True):
         self.path = Path(path) if path else None
+        self.scrubs = scrub
+        factory = ScrubbingConnection if scrub else sqlite3.Connection
         try:
             if memory or self.path is None:
-                self.db = sqlite_utils.Database(memory=True)
+                self.db = sqlite_utils.Database(sqlite3.connect(":memory:", factory=factory, check_same_thread=False))
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 if not self.path.exists():
                     # Create the file private to the user before SQLite opens it (rule 7).
                     os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
                 os.chmod(self.path, 0o600)
-                conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+                conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
+                                       factory=factory)
                 self.db = sqlite_utils.Database(conn)
                 self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 if self.db.journal_mode != "wal":
@@ -189,6 +235,11 @@ class Store:
             raise StoreError(f"cannot open the store {self.path}: {exc.strerror}. Check PLUMLINE_HOME.") from None
 
     # -- writing -----------------------------------------------------------------------------
+
+    def clean(self, text: str | None) -> str | None:
+        """``text`` as this store will keep it (scrubbed unless scrubbing is off): for values
+        derived from a text before it is written, such as a hash."""
+        return scrub(text) if self.scrubs else text
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[sqlite_utils.Database]:
@@ -286,5 +337,5 @@ class Store:
 
 
 def open_store(config) -> Store:
-    """The user's store under the data home (see agent.config)."""
-    return Store(config.store_path)
+    """The user's store under the data home (see agent.config), scrubbing unless ``privacy.scrub`` is off."""
+    return Store(config.store_path, scrub=config.privacy.scrub)

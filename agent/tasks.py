@@ -22,6 +22,11 @@ names) is recorded as a skipped task with a reason instead of producing tests no
 Each task gets a ``split`` ("train" or "heldout") from a hash of its origin and a fixed seed, so
 the split is stable across runs and machines; held-out tasks are never sampled for pairs.
 
+Privacy: a draft holds the file as it is, secrets included (a module constant in the prompt, the
+body in the oracle, the file on disk as a kept oracle). ``store_draft`` scrubs the draft before
+anything is derived from it (the duplicate hash is of the scrubbed prompt), and the store scrubs
+every value it binds anyway (``agent.store``). Excluded files are skipped before they are read.
+
     from agent.tasks import import_path
     summary = import_path(store, Path("HumanEval.jsonl"), heldout_fraction=0.2)
 """
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import dataclasses
 import gzip
 import hashlib
 import json
@@ -457,9 +463,18 @@ def task_from_completion(row: dict, accepted: bool, privacy: PrivacyConfig, stab
 
 # ---------------------------------------------------------------- storing
 
+def _as_stored(item: TaskDraft | Skip, clean) -> TaskDraft | Skip:
+    """The draft as the store will keep it: every text that came from a file, scrubbed."""
+    if isinstance(item, Skip):
+        return dataclasses.replace(item, detail=clean(item.detail))
+    return dataclasses.replace(item, prompt=clean(item.prompt), oracle=clean(item.oracle),
+                               tests=[(source, clean(code)) for source, code in item.tests])
+
+
 def store_draft(store: Store, item: TaskDraft | Skip, *, heldout_fraction: float, seed: int = 0) -> tuple[str, str | None]:
     """Write a task (or a skipped record). Returns (outcome, task_id): outcome is 'added',
     'duplicate' or 'skipped'. Duplicates (same prompt and entry point) are not stored twice."""
+    item = _as_stored(item, store.clean)
     if isinstance(item, Skip):
         h = "skip:" + hashlib.sha256(f"{item.source}\0{item.origin}".encode()).hexdigest()
         if store.db.execute("select 1 from tasks where hash = ?", [h]).fetchone():

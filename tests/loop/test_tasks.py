@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import textwrap
 import time
 
 from agent.privacy import PrivacyConfig
 from agent.tasks import (assign_split, function_task, humaneval_asserts, humaneval_path, import_path,
-                         task_from_completion, Skip, TaskDraft)
+                         store_draft, task_from_completion, Skip, TaskDraft)
 from tests.loop.conftest import ADD_PROMPT, add_task_row, write_jsonl
 
 GOOD = textwrap.dedent('''
@@ -167,3 +168,44 @@ def test_kept_function_becomes_the_oracle_once_stable(tmp_path):
     assert fresh.oracle is None and "oracle_pending" in fresh.meta
     dismissed = task_from_completion(row, False, PrivacyConfig(), stable_s=600)
     assert dismissed.oracle is None
+
+
+TOKEN = "ghp_" + "Zq9Xw8Vu7T" * 4  # the shape of a GitHub token; not a real one
+WITH_SECRETS = textwrap.dedent(f'''
+    API_TOKEN = "{TOKEN}"
+
+
+    def header(user):
+        """The auth header for user."""
+        salt = "sk-proj-{'Q' * 24}"
+        return user + ":" + API_TOKEN[:4] + salt[:2]
+''')
+
+
+def _stored_text(store) -> str:
+    return "\n".join(str(v) for t in ("tasks", "tests") for row in store.rows(f"select * from {t}") for v in row.values())
+
+
+def test_imported_task_stores_no_secret_from_its_module(store, tmp_path):
+    (tmp_path / "auth.py").write_text(WITH_SECRETS)
+    assert import_path(store, tmp_path, heldout_fraction=0.0).added == 1
+    task = next(store.rows("select * from tasks"))
+    assert 'API_TOKEN = "<redacted:github-token>"' in task["prompt"]  # the constant the function needs, scrubbed
+    assert "<redacted:openai-style-key>" in task["oracle"]             # the body, scrubbed
+    stored = _stored_text(store)
+    assert TOKEN not in stored and "Q" * 24 not in stored
+    assert task["hash"] == hashlib.sha256(f"header\0{task['prompt']}".encode()).hexdigest()  # of what is stored
+
+
+def test_kept_oracle_read_from_disk_is_stored_scrubbed(store, tmp_path):
+    path = tmp_path / "auth.py"
+    path.write_text(WITH_SECRETS)
+    old = time.time() - 1000
+    os.utime(path, (old, old))
+    prefix = WITH_SECRETS.split("    salt")[0].replace(TOKEN, "<redacted:github-token>")  # as logged: scrubbed
+    row = _completion(prefix + "    ", relpath="auth.py", uri=path.as_uri(), text='salt = "x"')
+    draft = task_from_completion(row, True, PrivacyConfig(), stable_s=600)
+    assert draft.oracle_source == "kept"
+    outcome, tid = store_draft(store, draft, heldout_fraction=0.0)
+    assert outcome == "added" and "<redacted:github-token>" in store.get("tasks", tid)["oracle"]
+    assert TOKEN not in _stored_text(store)
