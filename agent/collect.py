@@ -10,7 +10,9 @@ Stages, each a function you can run alone, each committing as it goes:
                   between two runs; a wrong expected value is repaired from the oracle, and
                   mutated inputs of the valid tests become more tests (``agent.mutate``); fewer
                   than ``min_valid_tests`` left → ``skipped``; else ``ready``. Oracle-less tasks become ``ready`` and are validated by agreement
-                  once their candidates have run (stage 5);
+                  once their candidates have run (stage 5). An oracle-less task is never held
+                  out: it moves to the train split before its tests are written
+                  (``release_oracle_less_heldout``);
 4. ``sample``     ready training tasks with no samples from the serving adapter → N candidates
                   each (batched; every row records adapter and decoding);
 5. ``execute``    unscored samples × tests through the sandbox batch API; verdicts, agreement
@@ -67,6 +69,7 @@ class RunCounts:
     tasks_ready: int = 0
     tasks_skipped: int = 0
     tests_written: int = 0
+    heldout_to_train: int = 0
     samples: int = 0
     scored: int = 0
     verdicts: int = 0
@@ -180,6 +183,29 @@ def _skip(store: Store, task_id: str, reason: str, detail: str) -> None:
     meta = json.loads(row["meta"] or "{}")
     meta["detail"] = detail
     store.db["tasks"].update(task_id, {"status": "skipped", "skip_reason": reason, "meta": json.dumps(meta)})
+
+
+NO_ORACLE_TO_TRAIN = "held out, but without an oracle its tests could only be validated by agreement: moved to train"
+
+
+def release_oracle_less_heldout(store: Store) -> int:
+    """Held-out tasks without an oracle → the train split. Returns how many moved.
+
+    Why: the gate judges held-out tasks only with tests an oracle validated, or a benchmark's own.
+    Without an oracle, tests are validated by agreement among the serving policy's own candidates
+    (stage 5), and a gate on such tests would score a candidate adapter by how well it agrees with
+    the current one. Such a task has never judged anything (none of its tests is valid), so it is
+    fair training data. Moved before its tests are written, so the test writer serves it as any
+    training task; an oracle that arrives later (``agent.tasks.store_draft``) leaves it in train."""
+    rows = list(store.rows(
+        "select id, meta from tasks t where split = 'heldout' and coalesce(oracle, '') = '' "
+        "and status in ('new', 'tested', 'ready') and not exists (select 1 from tests s where s.task_id = t.id and s.valid = 1)"))
+    with store.atomic():
+        for r in rows:
+            meta = json.loads(r["meta"] or "{}")
+            meta["split_moved"] = NO_ORACLE_TO_TRAIN
+            store.db["tasks"].update(r["id"], {"split": "train", "meta": json.dumps(meta)})
+    return len(rows)
 
 
 def validate(store: Store, config, sandbox_get, *, reporter: Reporter | None = None) -> tuple[int, int]:
@@ -374,6 +400,7 @@ def collect(store: Store, config, *, policy=None, sandbox=None, limit: int | Non
         counts.tasks_added += added
         counts.tasks_skipped += sk
         if not tasks_only:
+            counts.heldout_to_train = release_oracle_less_heldout(store)
             counts.tasks_tested, counts.tests_written = synthesize(store, config, policy_get, limit=limit, reporter=reporter)
             counts.tasks_ready, sk = validate(store, config, sandbox_get, reporter=reporter)
             counts.tasks_skipped += sk
