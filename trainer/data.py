@@ -19,6 +19,11 @@ Which rows: only train-split tasks (never ``heldout`` nor HumanEval, which the g
 samples from the configured base model, and by default only data sampled from the adapter serving
 now. Anything dropped is counted and said, never silently mixed.
 
+A resumed run passes ``only``, the example ids its run stored when it started (``DataWindow.ids``):
+the dataset is then exactly those rows, in that order, whatever the store gained since. The rules
+that protect the gate and the base (held-out tasks, other base models) still apply; if they now drop
+a snapshot row, or it is gone, ``SnapshotChanged`` says so and the run cannot resume.
+
 The base model is compared by fingerprint (``agent.adapters.base_fingerprint``), never by path: the
 same model in a moved cache is the same base, and a different model at the same path is not. Rows
 logged before fingerprints were stored are identified by the folder their ``model`` names.
@@ -46,6 +51,20 @@ EVAL_ONLY_SOURCES = ("humaneval",)
 
 class EmptyDataset(RuntimeError):
     """Too little data to train on; the message says how much there is and how to get more."""
+
+
+class SnapshotChanged(RuntimeError):
+    """A run's examples (``only``, its snapshot) can no longer all be rebuilt from the store."""
+
+
+def _restrict(rows: list[dict], id_key: str, only: list) -> list[dict]:
+    """The rows of a run's snapshot ``only``, in the snapshot's order; SnapshotChanged if any is gone."""
+    by_id = {r[id_key]: r for r in rows}
+    gone = [i for i in only if i not in by_id]
+    if gone:
+        raise SnapshotChanged(f"{len(gone)} of its {len(only)} examples are gone from the store or may no "
+                              "longer be trained on (held-out, or from another base model)")
+    return [by_id[i] for i in only]
 
 
 @dataclass
@@ -132,9 +151,11 @@ class BaseFilter:
         return OTHER_BASE
 
 
-def preference_rows(store, *, adapter_id: str, base: str | None, on_policy_only: bool = True) -> tuple[list[dict], dict]:
+def preference_rows(store, *, adapter_id: str, base: str | None, on_policy_only: bool = True,
+                    only: list | None = None) -> tuple[list[dict], dict]:
     """Pairs joined with their samples and tasks, filtered by the rules above; ``base`` is the
-    fingerprint of the base model (None: any). Returns (rows, dropped)."""
+    fingerprint of the base model (None: any); ``only``: a run's snapshot of pair ids. Returns
+    (rows, dropped)."""
     rows = list(store.rows(
         """select p.id as pair_id, p.task_id, p.chosen_rate, p.rejected_rate, p.adapter_id, p.created_at,
                   c.completion as chosen, r.completion as rejected, c.model as model,
@@ -147,18 +168,21 @@ def preference_rows(store, *, adapter_id: str, base: str | None, on_policy_only:
     dropped = {"from held-out tasks": 0, OTHER_BASE: 0, GONE_BASE: 0, "from another adapter (train.on_policy_only)": 0}
     bases = BaseFilter(base)
     kept = []
+    wanted = set(only) if only is not None else None
     for row in rows:
+        if wanted is not None and row["pair_id"] not in wanted:
+            continue
         foreign = (bases.reason(row["chosen_base"], row["model"])
                    or bases.reason(row["rejected_base"], row["rejected_model"]))
         if row["split"] == "heldout":
             dropped["from held-out tasks"] += 1
         elif foreign:
             dropped[foreign] += 1
-        elif on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
+        elif wanted is None and on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
             dropped["from another adapter (train.on_policy_only)"] += 1
         else:
             kept.append(row)
-    return kept, dropped
+    return (kept if only is None else _restrict(kept, "pair_id", only)), dropped
 
 
 def _window(method: str, adapter_id: str, rows: list[dict], id_key: str, dropped: dict) -> DataWindow:
@@ -169,11 +193,12 @@ def _window(method: str, adapter_id: str, rows: list[dict], id_key: str, dropped
 
 
 def preference_dataset(store, tokenizer, fmt: str, *, method: str, adapter_id: str, base: str | None,
-                       on_policy_only: bool, min_examples: int, margin: bool = False):
-    """DPO / reward-model dataset: prompt, chosen, rejected (+ margin). Raises EmptyDataset."""
+                       on_policy_only: bool, min_examples: int, margin: bool = False, only: list | None = None):
+    """DPO / reward-model dataset: prompt, chosen, rejected (+ margin). Raises EmptyDataset
+    (SnapshotChanged when ``only`` cannot be rebuilt)."""
     from datasets import Dataset
 
-    rows, dropped = preference_rows(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only)
+    rows, dropped = preference_rows(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only, only=only)
     if len(rows) < min_examples:
         raise _say_empty(method, len(rows), min_examples, dropped,
                          "Use the editor for a while, or run `plumline tasks import` and `plumline collect`.")
@@ -205,17 +230,25 @@ def training_tests(store, task_id: str) -> list[str]:
     return [r["code"] for r in store.rows(sql, [task_id]) if r["source"] not in EVAL_ONLY_SOURCES]
 
 
-def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: int, min_tests: int = 5):
+def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: int, min_tests: int = 5,
+                 only: list | None = None):
     """GRPO prompts: train-split tasks with ≥ ``min_tests`` validated tests, minus tasks whose
-    on-policy samples all scored the same (zero-variance groups). Raises EmptyDataset."""
+    on-policy samples all scored the same (zero-variance groups). Raises EmptyDataset
+    (SnapshotChanged when ``only``, a run's task ids, cannot be rebuilt)."""
     from datasets import Dataset
 
     tasks = list(store.rows("select * from tasks where coalesce(split, 'train') = 'train' order by created_at, id"))
     dropped = {f"with < {min_tests} valid tests": 0, "zero-variance groups": 0}
     kept = []
+    wanted = set(only) if only is not None else None
     for t in tasks:
+        if wanted is not None and t["id"] not in wanted:
+            continue
         if len(training_tests(store, t["id"])) < min_tests:
             dropped[f"with < {min_tests} valid tests"] += 1
+            continue
+        if wanted is not None:
+            kept.append({**t, "task_id": t["id"]})
             continue
         rates = [r["pass_rate"] for r in store.rows(
             "select pass_rate from samples where task_id = ? and adapter_id = ? and pass_rate is not null",
@@ -224,6 +257,8 @@ def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: i
             dropped["zero-variance groups"] += 1
             continue
         kept.append({**t, "task_id": t["id"]})
+    if only is not None:
+        kept = _restrict(kept, "task_id", only)
     if len(kept) < min_examples:
         raise _say_empty("grpo", len(kept), min_examples, dropped,
                          "GRPO needs tasks with validated tests; run `plumline collect` first.")
@@ -232,9 +267,10 @@ def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: i
 
 
 def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None, on_policy_only: bool,
-                min_examples: int, persist_min: float = 0.5):
+                min_examples: int, persist_min: float = 0.5, only: list | None = None):
     """KTO: accepted-and-persisted suggestions (desirable) vs dismissed ones (undesirable), with the
-    prompt string the server actually sent (stored with each completion). Raises EmptyDataset."""
+    prompt string the server actually sent (stored with each completion). Raises EmptyDataset
+    (SnapshotChanged when ``only``, a run's completion ids, cannot be rebuilt)."""
     from datasets import Dataset
 
     rows = list(store.rows(
@@ -246,18 +282,24 @@ def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None
                "accepted but not (yet) persisted": 0, "without a stored prompt": 0}
     bases = BaseFilter(base)
     kept = []
+    wanted = set(only) if only is not None else None
     for r in rows:
+        if wanted is not None and r["id"] not in wanted:
+            continue
         foreign = bases.reason(r["base_fingerprint"], r["model"])
+        selecting = wanted is None  # a snapshot was selected when its run started: only the hard rules apply
         if foreign:
             dropped[foreign] += 1
-        elif on_policy_only and r["adapter_id"] != adapter_id:
+        elif selecting and on_policy_only and r["adapter_id"] != adapter_id:
             dropped["from another adapter (train.on_policy_only)"] += 1
         elif not r["prompt"]:
             dropped["without a stored prompt"] += 1
-        elif r["status"] == "accepted" and (r["persisted"] is None or r["persisted"] < persist_min):
+        elif selecting and r["status"] == "accepted" and (r["persisted"] is None or r["persisted"] < persist_min):
             dropped["accepted but not (yet) persisted"] += 1
         else:
             kept.append({**r, "task_id": r["id"]})
+    if only is not None:
+        kept = _restrict(kept, "id", only)
     labels = {r["status"] for r in kept}
     if len(kept) < min_examples or len(labels) < 2:
         raise _say_empty("kto", len(kept), min_examples, dropped,

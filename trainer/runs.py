@@ -8,7 +8,11 @@ window, loss summary, status (running / interrupted / finished / failed / empty)
 
 Resume: checkpoints go to ``<home>/runs/<run id>/checkpoint-N`` every ``train.save_steps`` steps.
 A run that was interrupted (Ctrl-C, a kill, a reboot) with the same method and parent is picked up
-by the next ``train()`` from its last checkpoint, with the same data window.
+by the next ``train()`` from its last checkpoint, on exactly the examples it started with: their ids
+are stored with the run when it starts (``train_runs.config["examples"]``), and the dataset is
+rebuilt from those ids, not from what the store holds now. If they cannot all be rebuilt (rows
+deleted, or now held-out), or the run predates the snapshot, it is marked failed with the reason and
+a new run starts.
 
 Several processes (``accelerate launch``, one per GPU): every process runs this same code and
 trains its share of each batch; only the main process writes to the store and the registry and
@@ -38,7 +42,8 @@ from transformers.trainer_callback import PrinterCallback
 
 from agent.adapters import AdapterError, write_meta
 from agent.store import new_id, now
-from trainer.data import DataWindow, EmptyDataset, grpo_dataset, kto_dataset, mark_used, preference_dataset
+from trainer.data import (DataWindow, EmptyDataset, SnapshotChanged, grpo_dataset, kto_dataset, mark_used,
+                          preference_dataset)
 from trainer.methods import BUILDERS, common_args
 from trainer.model import Base, device_for, load_base, parent_adapter
 from trainer.progress import LossCurve, NaNLoss, ProgressBar
@@ -66,10 +71,11 @@ class TrainingFailed(RuntimeError):
     pass
 
 
-def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbox=None):
-    """(dataset, DataWindow, reward_funcs) for ``method``; raises EmptyDataset."""
+def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbox=None, only: list | None = None):
+    """(dataset, DataWindow, reward_funcs) for ``method``; raises EmptyDataset. ``only``: a run's
+    snapshot of example ids, to rebuild exactly that dataset (raises SnapshotChanged if it cannot)."""
     t = config.train
-    common = dict(adapter_id=parent_id, min_examples=t.min_examples)
+    common = dict(adapter_id=parent_id, min_examples=t.min_examples, only=only)
     if method in ("dpo", "rm"):
         ds, window = preference_dataset(store, base.tokenizer, base.fmt, method=method, base=base.fingerprint,
                                         on_policy_only=t.on_policy_only, margin=(method == "rm" and t.rm_margin),
@@ -135,8 +141,9 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
-def find_resumable(store, runs_dir: Path, method: str, parent_id: str) -> tuple[str, str] | None:
-    """(run id, checkpoint folder) of an unfinished run of this method and parent, if any."""
+def find_resumable(store, runs_dir: Path, method: str, parent_id: str) -> tuple[str, str, list | None] | None:
+    """(run id, checkpoint folder, example ids) of an unfinished run of this method and parent, if
+    any. The example ids are the snapshot the run stored when it started (None: it stored none)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     for row in store.rows("select * from train_runs where method = ? and parent_adapter = ? and status in "
@@ -147,7 +154,7 @@ def find_resumable(store, runs_dir: Path, method: str, parent_id: str) -> tuple[
         out = runs_dir / row["id"]
         ckpt = get_last_checkpoint(str(out)) if out.is_dir() else None
         if ckpt:
-            return row["id"], ckpt
+            return row["id"], ckpt, json.loads(row["config"] or "{}").get("examples")
     return None
 
 
@@ -235,7 +242,7 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
     parent_id = parent.id if parent else "base"
     runs_dir = config.home / "runs"
     resumable = find_resumable(store, runs_dir, method, parent_id) if main else None
-    run_id, resume_from = from_main(procs, resumable if resumable else (new_id(), None))
+    run_id, resume_from, snapshot = from_main(procs, resumable if resumable else (new_id(), None, None))
 
     own_sandbox = None
     if method == "grpo" and sandbox is None:
@@ -244,7 +251,21 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
         sandbox = own_sandbox = open_sandbox(config.sandbox)
     try:
         try:
-            dataset, window, reward_funcs = build_dataset(config, store, base, method, parent_id, sandbox)
+            if resume_from:
+                try:
+                    if snapshot is None:
+                        raise SnapshotChanged("it started before runs stored their examples")
+                    dataset, window, reward_funcs = build_dataset(config, store, base, method, parent_id, sandbox,
+                                                                  only=snapshot)
+                except SnapshotChanged as exc:
+                    if main:
+                        store.update("train_runs", run_id, {"status": "failed", "finished_at": now(), "metrics": {
+                            "message": f"not resumed: it cannot train on the examples it started with: {exc}"}})
+                    say(f"{method}: run {run_id[:8]} cannot resume on the examples it started with ({exc}); "
+                        "starting a new run")
+                    run_id, resume_from = from_main(procs, (new_id(), None))
+            if not resume_from:
+                dataset, window, reward_funcs = build_dataset(config, store, base, method, parent_id, sandbox)
         except EmptyDataset as exc:
             if main:
                 store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
@@ -254,14 +275,18 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
             return TrainResult(run_id, method, "empty", str(exc), parent=parent_id)
         say(f"{method}: {window.rows} examples from {window.tasks} tasks, continuing from {parent_id}"
             + _left_out(window)
-            + (f"; resuming run {run_id[:8]} from {Path(resume_from).name}" if resume_from else ""))
+            + (f"; resuming run {run_id[:8]} from {Path(resume_from).name} on the examples it started with"
+               if resume_from else ""))
         started = now()
-        if main and not resumable:
+        if main and not resume_from:
+            # the run's inputs, written once: the resolved config and the examples it trains on (a
+            # resumed run rebuilds its dataset from exactly these ids)
             store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
                                        "started_at": started, "status": "running",
                                        "config": {"train": dataclasses.asdict(config.train), "model": config.model.name,
                                                   "base_fingerprint": base.fingerprint,
-                                                  "processes": procs.num_processes if procs else 1},
+                                                  "processes": procs.num_processes if procs else 1,
+                                                  "examples": list(window.ids)},
                                        "metrics": {"pid": os.getpid(), "window": window.summary()}})
         elif main:
             store.update("train_runs", run_id, {"status": "running", "metrics": {"pid": os.getpid(), "window": window.summary()}})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import TrainerCallback
@@ -57,6 +59,50 @@ def test_resume_after_interrupt(train_env, model_name, monkeypatch):
     assert result.ok, result.message
     assert result.run_id == row["id"]
     assert result.metrics["resumed_from_step"] == 1 and result.metrics["steps"] == 3
+
+
+class _DatasetSize(TrainerCallback):
+    def __init__(self):
+        self.rows = None
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
+        self.rows = len(train_dataloader.dataset)
+
+
+def test_resume_trains_on_the_examples_the_run_started_with(train_env, model_name, monkeypatch):
+    monkeypatch.setenv("PLUMLINE_TRAIN_SAVE_STEPS", "1")  # checkpoint every step, so step 1 survives
+    from agent.config import load_config
+
+    config, store = load_config(), train_env[1]
+    fill_pairs(store, n=4, model=model_name)
+    first_pairs = [r["id"] for r in store.rows("select id from pairs order by id")]
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(config, store, max_steps=3, callbacks=[_InterruptAt(2)], progress=False, say=lambda m: None)
+    fill_pairs(store, n=4, model=model_name)  # new on-policy pairs arrive while the run is interrupted
+    size = _DatasetSize()
+    result = runs.train(config, store, max_steps=3, callbacks=[size], progress=False, say=lambda m: None)
+    assert result.ok and result.metrics["resumed_from_step"] == 1, result.message
+    assert size.rows == 4 and result.window["rows"] == 4  # the snapshot, not the 8 pairs stored now
+    used = {r["id"]: json.loads(r["used_by"] or "[]") for r in store.rows("select id, used_by from pairs")}
+    assert {pid for pid, runs_ in used.items() if result.run_id in runs_} == set(first_pairs)
+
+
+def test_run_that_cannot_rebuild_its_examples_starts_over(train_env, model_name, monkeypatch):
+    monkeypatch.setenv("PLUMLINE_TRAIN_SAVE_STEPS", "1")
+    from agent.config import load_config
+
+    config, store = load_config(), train_env[1]
+    fill_pairs(store, n=5, model=model_name)
+    with pytest.raises(KeyboardInterrupt):
+        runs.train(config, store, max_steps=3, callbacks=[_InterruptAt(2)], progress=False, say=lambda m: None)
+    interrupted = next(store.rows("select id from train_runs"))["id"]
+    store.db.execute("delete from pairs where id = (select min(id) from pairs)")  # one of its examples is gone
+    said: list[str] = []
+    result = runs.train(config, store, max_steps=1, progress=False, say=said.append)
+    assert result.ok and result.run_id != interrupted and result.metrics["resumed_from_step"] == 0
+    old = store.get("train_runs", interrupted)
+    assert old["status"] == "failed" and "1 of its 5 examples are gone" in old["metrics"]
+    assert any("cannot resume on the examples it started with" in m for m in said)
 
 
 class _PoisonLora(TrainerCallback):
