@@ -39,6 +39,7 @@ class AdapterFigures:
     acceptance_rate: float | None
     partial_rate: float | None
     persistence: dict[str, float] = field(default_factory=dict)  # "30s" -> mean similarity
+    persistence_checks: dict[str, int] = field(default_factory=dict)  # "30s" -> completions checked (once each)
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
 
@@ -99,8 +100,10 @@ def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None
         kinds.setdefault(r["adapter_id"], {})[r["kind"]] = r["n"]
         if r["kind"] == "accepted":
             chars[r["adapter_id"]] = r["v"] or 0
-    persistence: dict[str, dict[str, list[float]]] = {}
-    for r in store.rows(f"select adapter_id, value, detail from events where {where} and kind = 'persist'", params):
+    # one check per completion and label (the last one), so a re-sent notification is not counted twice
+    persistence: dict[str, dict[str, dict[str, float]]] = {}
+    for r in store.rows(f"select adapter_id, completion_id, value, detail from events where {where} and kind = 'persist' "
+                        "order by id", params):
         try:
             after = json.loads(r["detail"] or "{}").get("after_s")
         except ValueError:
@@ -108,7 +111,7 @@ def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None
         if after is None or r["value"] is None:
             continue
         label = f"{int(float(after))}s"
-        persistence.setdefault(r["adapter_id"], {}).setdefault(label, []).append(r["value"])
+        persistence.setdefault(r["adapter_id"], {}).setdefault(label, {})[r["completion_id"]] = r["value"]
     out = []
     for adapter_id, row in sorted(served.items(), key=lambda kv: kv[1]["first"]):
         k = kinds.get(adapter_id, {})
@@ -120,8 +123,10 @@ def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None
             superseded=k.get("superseded", 0), chars_accepted=int(chars.get(adapter_id, 0)),
             acceptance_rate=round(k.get("accepted", 0) / base, 4) if base else None,
             partial_rate=round(k.get("partial", 0) / base, 4) if base else None,
-            persistence={lbl: round(sum(v) / len(v), 4) for lbl, v in
+            persistence={lbl: round(sum(v.values()) / len(v), 4) for lbl, v in
                          sorted(persistence.get(adapter_id, {}).items(), key=lambda kv: float(kv[0][:-1]))},
+            persistence_checks={lbl: len(v) for lbl, v in
+                                sorted(persistence.get(adapter_id, {}).items(), key=lambda kv: float(kv[0][:-1]))},
             latency_p50_ms=_percentile(latencies.get(adapter_id, []), 0.5),
             latency_p95_ms=_percentile(latencies.get(adapter_id, []), 0.95),
         ))

@@ -3,11 +3,13 @@ you can run alone (``plumline collect``, ``plumline train``, ``plumline eval``,
 ``plumline adapters promote``); this module only strings them together, like a speedrun script:
 
     1. checks   skip on battery, or when the machine is busy (train.max_load), never overlap
-    2. collect  agent.collect.collect: logged prompts → tasks → tests → on-policy samples → pairs
-    3. train    trainer.runs.train: a candidate adapter (train.method) from the current one
-    4. gate     trainer.gate.run_gate: candidate vs current on held-out + HumanEval, stored
-    5. promote  agent.adapters.promote when the gate says so (the language server hot-swaps)
-    6. live     trainer.live.check_and_rollback: roll back if the current adapter does worse live
+    2. live     trainer.live.check_and_rollback: roll back if the current adapter does worse live
+                than the one it replaced; every night, before anything samples from it, whatever
+                training then does
+    3. collect  agent.collect.collect: logged prompts → tasks → tests → on-policy samples → pairs
+    4. train    trainer.runs.train: a candidate adapter (train.method) from the current one
+    5. gate     trainer.gate.run_gate: candidate vs current on held-out + HumanEval, stored
+    6. promote  agent.adapters.promote when the gate says so (the language server hot-swaps)
 
 It runs at low priority (nice 10), holds ``<home>/nightly.lock`` (an ``flock``, released by the
 kernel if the process dies, so a crash never blocks the next night), and logs every run to the
@@ -110,6 +112,27 @@ def stage_collect(config, store, policy, sandbox, say=print, reporter=None) -> d
     return out
 
 
+def stage_live(config, store, policy, fingerprint: str | None, say=print) -> dict:
+    """Stage 2: the live check (``trainer.live.check_and_rollback``). After a rollback, a policy
+    already loaded serves the restored adapter, so tonight's samples come from what serves."""
+    from agent.adapters import AdapterError, current_adapter
+    from trainer.live import check_and_rollback
+
+    try:
+        live = check_and_rollback(config, store, fingerprint=fingerprint)
+    except AdapterError as exc:  # regressed, but nothing earlier can serve: keep serving, say why
+        say(f"live: {exc}")
+        return {"regressed": True, "error": str(exc)}
+    out = {"regressed": live.regressed, "reason": live.reason}
+    if live.rolled_back_to is not None:
+        out["rolled_back_to"] = live.rolled_back_to
+        if policy is not None:
+            restored = current_adapter(config.adapters_dir)
+            policy.set_adapter(restored.path, restored.id)
+    say("live: " + ("rolled back to " + live.rolled_back_to + ": " if live.rolled_back_to else "") + live.reason)
+    return out
+
+
 def run_nightly(config, store, *, policy=None, sandbox=None, train_kwargs: dict | None = None, say=print,
                 check_power: bool = True, reporter=None, low_priority: bool = True) -> NightlyResult:
     """One unattended cycle (see the module docstring). Never raises for expected conditions;
@@ -131,7 +154,6 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, re
            low_priority: bool = True) -> NightlyResult:
     from agent.adapters import AdapterError, base_fingerprint, promote
     from trainer.gate import run_gate
-    from trainer.live import check_and_rollback
     from trainer.runs import train
 
     if check_power and on_battery():
@@ -145,22 +167,23 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, re
         except OSError:
             pass
     stages: dict = {}
-    if policy is None:
-        from agent.completion import load_policy
-
-        policy = load_policy(config, say=say)
     own_sandbox = None
-    if sandbox is None:
-        from sandbox import open_sandbox
-
-        sandbox = own_sandbox = open_sandbox(config.sandbox)
     try:
+        fingerprint = base_fingerprint(policy_path(config))
+        stages["live"] = stage_live(config, store, policy, fingerprint, say=say)
+        if policy is None:
+            from agent.completion import load_policy
+
+            policy = load_policy(config, say=say)  # after the live check: the adapter serving now
+        if sandbox is None:
+            from sandbox import open_sandbox
+
+            sandbox = own_sandbox = open_sandbox(config.sandbox)
         stages["collect"] = stage_collect(config, store, policy, sandbox, say=say, reporter=reporter)
         res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
         stages["train"] = {"status": res.status, "message": res.message, "adapter": res.adapter_id, "run": res.run_id}
         if not res.ok:
             return NightlyResult("done" if res.status == "empty" else "failed", f"train: {res.message}", stages)
-        fingerprint = base_fingerprint(policy_path(config))
         decision = run_gate(config, store, res.adapter_id, policy=policy, sandbox=sandbox, fingerprint=fingerprint, say=say)
         stages["gate"] = {"decision": decision.decision, "reason": decision.reason, "id": decision.id}
         if decision.decision == "promote":
@@ -170,9 +193,6 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, re
             except AdapterError as exc:
                 stages["promote"] = {"error": str(exc)}
                 return NightlyResult("failed", f"promotion refused: {exc}", stages)
-        else:
-            live = check_and_rollback(config, store, fingerprint=fingerprint)
-            stages["live"] = {"regressed": live.regressed, "reason": live.reason}
         return NightlyResult("done", f"{res.adapter_id}: {decision.decision} ({decision.reason})", stages)
     except Exception as exc:  # noqa: BLE001 - unattended: record what broke, keep serving what serves
         return NightlyResult("failed", f"{type(exc).__name__}: {exc}", stages)

@@ -131,3 +131,30 @@ class FakePolicy:
             name = re.search(r"def (\w+)\(", ctx.prefix).group(1)
             out.append([self.answers.get(self.adapter_id, {}).get(name, "    pass")] * n)
         return out
+
+
+def promote_two_adapters(config, store) -> str:
+    """A real registry where "second" replaced "first", which replaced the base model (so a rollback
+    has somewhere to go). Returns the base model's fingerprint."""
+    from agent.adapters import base_fingerprint, promote
+
+    fp = base_fingerprint(config.model.name)
+    for seed, adapter_id in enumerate(("first", "second"), 1):
+        make_adapter(config, adapter_id, fingerprint=fp, seed=seed)
+        promote(config.adapters_dir, adapter_id, store=store, fingerprint=fp)
+    return fp
+
+
+def serve(store: Store, adapter_id: str, *, shown: int, accepted: int, kept: float | None = None,
+          shown_sent: int = 1) -> None:
+    """``shown`` suggestions served by ``adapter_id`` and shown, the first ``accepted`` of them accepted
+    (with ``kept`` of the text still there at the 600 s persistence check, when given). Each shown
+    notification is sent ``shown_sent`` times, as an editor that re-sends it when the view redraws."""
+    for i in range(shown):
+        cid = store.record_completion(model="tiny", adapter_id=adapter_id, text=f"x{i}", prefix="", language="python")
+        for _ in range(shown_sent):
+            store.record_event(cid, "shown")
+        if i < accepted:
+            store.record_event(cid, "accepted", 3.0)
+            if kept is not None:
+                store.record_event(cid, "persist", kept, after_s=600)

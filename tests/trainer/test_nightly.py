@@ -1,4 +1,5 @@
-"""The nightly cycle: never two at once, every stage runs and is logged, schedule entries render."""
+"""The nightly cycle: never two at once, every stage runs and is logged, the live check runs every
+night, a gate promotion goes through, schedule entries render."""
 
 from __future__ import annotations
 
@@ -6,8 +7,25 @@ import json
 import subprocess
 import sys
 
-from tests.trainer.conftest import TASKS, add_task, fill_pairs
+from agent.adapters import current_adapter
+from tests.trainer.conftest import TASKS, FakePolicy, add_task, fill_pairs, promote_two_adapters, serve
 from trainer.nightly import run_nightly
+
+
+class TrainedIsBetter(FakePolicy):
+    """Answers every held-out task wrongly as the base model and rightly as any trained adapter: a
+    candidate that is clearly better, so the gate's own statistics, on real sandbox verdicts, decide."""
+
+    def __init__(self):
+        super().__init__({"base": {t[0]: t[3] for t in TASKS}, "trained": {t[0]: t[2] for t in TASKS}})
+
+    def sample(self, contexts, n, **kw):
+        serving = self.adapter_id
+        self.adapter_id = "base" if serving == "base" else "trained"
+        try:
+            return super().sample(contexts, n, **kw)
+        finally:
+            self.adapter_id = serving
 
 
 def test_two_nightly_runs_do_not_overlap(train_env):
@@ -45,6 +63,41 @@ def test_nightly_trains_gates_and_logs(train_env, model_name, sandbox):
     decision = store.get("gate_decisions", result.stages["gate"]["id"])
     assert decision["candidate"] == result.stages["train"]["adapter"]
     assert json.loads(store.get_state("nightly.history"))[-1]["status"] == "done"
+
+
+def test_nightly_promotes_a_candidate_the_gate_accepts(train_env, model_name, sandbox):
+    config, store = train_env
+    config.train.gate_samples = 0     # greedy pass@1: the fake policy answers the same every time
+    config.train.gate_humaneval = 2   # the real guard, small: both adapters fail it alike (no regression)
+    fill_pairs(store, n=4, model=model_name)
+    for name, prompt, good, bad, tests in TASKS * 2:  # 8 held-out tasks, all won: p = 1/256 < gate_alpha
+        add_task(store, name, prompt, tests, split="heldout")
+    policy = TrainedIsBetter()
+    result = run_nightly(config, store, policy=policy, sandbox=sandbox, check_power=False,
+                         train_kwargs={"max_steps": 1}, say=lambda m: None)
+    assert result.status == "done", result.message
+    adapter = result.stages["train"]["adapter"]
+    assert result.stages["gate"]["decision"] == "promote", result.stages["gate"]["reason"]
+    assert result.stages["promote"] == {"from": "base", "to": adapter}
+    assert current_adapter(config.adapters_dir).id == adapter
+    assert store.get("adapters", adapter)["status"] == "current"
+    metrics = json.loads(store.get("gate_decisions", result.stages["gate"]["id"])["metrics"])
+    assert metrics["heldout"]["wins"] == 8 and metrics["guard"]["tasks"] == 2
+
+
+def test_nightly_rolls_back_a_live_regression_when_nothing_trains(train_env, sandbox):
+    config, store = train_env
+    config.train.rollback_min_events = 30
+    promote_two_adapters(config, store)
+    serve(store, "first", shown=40, accepted=20)
+    serve(store, "second", shown=40, accepted=4)
+    policy = FakePolicy({})
+    policy.set_adapter(config.adapters_dir / "second", "second")
+    result = run_nightly(config, store, policy=policy, sandbox=sandbox, check_power=False, say=lambda m: None)
+    assert result.stages["train"]["status"] == "empty"  # no pairs: nothing was trained tonight
+    assert result.stages["live"]["regressed"] and result.stages["live"]["rolled_back_to"] == "first"
+    assert current_adapter(config.adapters_dir).id == "first"
+    assert policy.adapter_id == "first"  # tonight's samples come from the adapter that serves again
 
 
 def test_schedule_entries(train_env, monkeypatch):
