@@ -109,6 +109,34 @@ def make_adapter(config, adapter_id: str, *, fingerprint: str | None, method: st
     return path
 
 
+def weight_snapshot():
+    """A TrainerCallback that copies every parameter of the model being trained as training starts
+    (its ``before`` dict), for ``moved_weights``."""
+    from transformers import TrainerCallback
+
+    class WeightSnapshot(TrainerCallback):
+        def __init__(self):
+            self.before: dict = {}
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            self.before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    return WeightSnapshot()
+
+
+def moved_weights(before: dict, model_name: str, adapter_dir) -> tuple[list[str], list[str]]:
+    """(LoRA weights that changed, base weights that changed) between ``before`` and the saved
+    adapter loaded on a fresh copy of its base (compared in the dtype training used)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    trained = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_name), str(adapter_dir))
+    after = dict(trained.named_parameters())
+    changed = [n for n, p in before.items() if not torch.equal(p, after[n].detach().to(p.dtype))]
+    return [n for n in changed if "lora_B" in n], [n for n in changed if "lora_" not in n]
+
+
 class FakePolicy:
     """A policy whose answers depend on the adapter it serves: ``answers[adapter_id][entry_point]``.
     Lets the gate be tested on real sandbox verdicts without waiting for a model."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.store import new_id, now
-from tests.trainer.conftest import fill_pairs
+from tests.trainer.conftest import fill_pairs, moved_weights, weight_snapshot
 from trainer import runs
 
 
@@ -45,9 +45,14 @@ def test_kto_trains_on_kept_vs_dismissed(train_env, model_name):
         store.record_event(cid, "accepted" if i % 2 else "dismissed")
         if i % 2:
             store.record_event(cid, "persist", 1.0)
-    result = runs.train(config, store, method="kto", max_steps=1, progress=False, say=lambda m: None)
+    snapshot = weight_snapshot()
+    result = runs.train(config, store, method="kto", max_steps=2, callbacks=[snapshot], progress=False,
+                        say=lambda m: None)
     assert result.ok, result.message
     assert result.window["rows"] == 6
+    lora_moved, base_moved = moved_weights(snapshot.before, model_name, config.adapters_dir / result.adapter_id)
+    assert lora_moved, "no LoRA weight changed"
+    assert not base_moved, f"base weights changed: {base_moved[:3]}"
 
 
 def test_best_of_n_serving_picks_the_reward_models_favourite(train_env, model_name, monkeypatch):
