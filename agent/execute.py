@@ -4,7 +4,9 @@ What: ``score_candidates`` runs every candidate program of every task against th
 (one ``run_batch`` over all of them, so the worker pool stays busy), optionally stores one
 ``verdicts`` row per (sample, test), and returns each candidate's pass rate. Tests can carry a
 weight (CodeT agreement for oracle-less tasks); the pass rate is then the weighted fraction.
-"passed" is the only pass (the judge lives outside the sandbox, DESIGN rule 4).
+"passed" is the only pass (the judge lives outside the sandbox, DESIGN rule 4). Unsplittable tests
+(``TestCase.split`` False: they would evaluate test code next to the candidate) are never run,
+and ``pass_rate`` leaves them out; ``score_candidates`` logs how many it dropped.
 
 The trainer's gate and the GRPO reward use this same function, so the grader that decides
 promotion is the one that produced the training signal.
@@ -16,6 +18,7 @@ promotion is the one that produced the training signal.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Callable, Sequence
 
 from agent.sample import program_for
@@ -35,12 +38,14 @@ def as_test_case(test) -> TestCase | None:
 
 
 def pass_rate(verdicts: Sequence[Verdict], weights: Sequence[float] | None = None) -> float:
-    """(Weighted) fraction of tests passed; 0.0 when there are no tests."""
+    """(Weighted) fraction of tests passed; 0.0 when there are no tests. Unsplittable tests were
+    never evaluated (DESIGN rule 4): they count neither as passed nor as tests."""
     weights = list(weights) if weights is not None else [1.0] * len(verdicts)
-    total = sum(weights)
-    if not verdicts or total <= 0:
+    scored = [(v, w) for v, w in zip(verdicts, weights) if v.status != "unsplittable"]
+    total = sum(w for _, w in scored)
+    if not scored or total <= 0:
         return 0.0
-    return sum(w for v, w in zip(verdicts, weights) if v.status == "passed") / total
+    return sum(w for v, w in scored if v.status == "passed") / total
 
 
 def run_verdicts(sandbox, items: list[tuple[str, list[TestCase]]], *, limits: Limits | None = None,
@@ -71,6 +76,10 @@ def score_candidates(sandbox, tasks: list[dict], candidates: list[list[str]], te
         for ci, comp in enumerate(comps):
             items.append((comp if programs else program_for(task, comp), [c for _, c in parsed]))
             index.append((ti, ci))
+    unsplittable = sum(not c.split for parsed in parsed_by_task for _, c in parsed)
+    if unsplittable:
+        logging.getLogger("plumline.execute").warning(
+            "%d unsplittable test(s) dropped from pass rates: never run, never scored (docs/sandbox.md)", unsplittable)
     results = run_verdicts(sandbox, items, limits=limits, progress=progress)
     rates: list[list[float]] = [[0.0] * len(c) for c in candidates]
     backend = getattr(sandbox, "name", None)
@@ -87,7 +96,8 @@ def score_candidates(sandbox, tasks: list[dict], candidates: list[list[str]], te
                         store.db["verdicts"].insert({
                             "sample_id": sid, "test_id": t["id"], "status": v.status, "duration_s": v.duration_s,
                             "detail": v.detail[:500], "backend": backend, "created_at": now()}, ignore=True)
-                store.db["samples"].update(sid, {"pass_rate": rates[ti][ci], "n_tests": len(parsed)})
+                store.db["samples"].update(sid, {"pass_rate": rates[ti][ci],
+                                                 "n_tests": sum(c.split for _, c in parsed)})
     return rates
 
 

@@ -2,7 +2,7 @@
 
 Mounted in ``agent/cli.py`` as ``app.add_typer(sandbox_app, name="sandbox")``; also runs alone
 as ``python -m sandbox.cli``. Exit status: 0 whenever the program ran (whatever the verdicts),
-non-zero only when it could not run (missing file, unparseable tests, no sandbox backend).
+non-zero only when it could not run (missing file, unparseable tests or none, no sandbox backend).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sandbox.config import SandboxConfig
 app = typer.Typer(help="Run candidate code in the sandbox and manage its Docker image.", no_args_is_help=True)
 
 _COLOURS = {"passed": "green", "failed": "red", "error": "red", "timeout": "yellow", "crashed": "magenta",
-            "rejected": "magenta"}
+            "rejected": "magenta", "unsplittable": "yellow"}
 
 
 def _config(backend: Optional[str] = None, timeout: Optional[float] = None) -> SandboxConfig:
@@ -48,6 +48,11 @@ def run_cmd(
 ) -> None:
     """Run PROGRAM against every assert in TESTS and print one verdict per test.
 
+    Helpers that assert are inlined: HumanEval's ``def check(candidate): ...`` followed by
+    ``check(f)`` gives one verdict per assert in ``check``. Asserts that cannot be split into a
+    call of the candidate and a comparison outside (loops, comprehensions, helpers that cannot be
+    inlined) are reported as "unsplittable" and never run.
+
     Example:
 
         plumline sandbox run solution.py tests.py --backend process --json
@@ -62,6 +67,10 @@ def run_cmd(
         cases = parse_tests(tests.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         err.print(f"[red]cannot read input:[/red] {exc}")
+        raise typer.Exit(2)
+    if not cases:
+        err.print(f"[red]no tests in {tests}:[/red] it has no assert statements and no call of a helper that asserts. "
+                  "A HumanEval test defines check(candidate) without calling it: add a line such as `check(f)`.")
         raise typer.Exit(2)
     try:
         config = _config(backend, timeout)
@@ -89,11 +98,14 @@ def run_cmd(
     out = Console()
     for v in verdicts:
         colour = _COLOURS[v.status]
-        out.print(f"[{colour}]{v.status:8}[/{colour}] {v.duration_s * 1000:7.1f} ms  {v.test}"
+        out.print(f"[{colour}]{v.status:12}[/{colour}] {v.duration_s * 1000:7.1f} ms  {v.test}"
                   + (f"  [dim]({v.detail})[/dim]" if v.detail else ""), highlight=False, markup=True)
     parts = ", ".join(f"{n} {s}" for s, n in summary.items() if s in _COLOURS and n)
     out.print(f"{summary['passed']}/{summary['total']} passed ({parts}) on the {sb.name} backend "
               f"in {summary['wall_s']:.2f} s")
+    if summary["unsplittable"]:
+        out.print(f"{summary['unsplittable']} unsplittable test(s) were not run: they would evaluate test code next to "
+                  "the candidate (see docs/sandbox.md)", highlight=False)
 
 
 @app.command("build-image")

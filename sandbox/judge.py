@@ -4,40 +4,59 @@ What: ``parse_tests(text)`` turns a file of ``assert`` statements into ``TestCas
 assert's expression is split into *glue* - constants, comparisons, ``not``/``and``/``or``,
 arithmetic, displays, subscripts and calls to a whitelist of pure builtins (``len``, ``sorted``,
 ``abs``, ``isinstance``, ``math.isclose``, ...) - and *leaves*: the maximal sub-expressions that
-need the candidate (``f(a)``, ``Solution().run(x)``, a comprehension, a helper call). Only the
-leaves go into the sandbox. The runner returns their values as type-tagged plain data; here we
-rebuild them (exact built-in types only) and evaluate the glue with the real builtins. So
-``assert f(a) == b``, ``assert f(a)``, ``assert not f(a)``, ``assert f(a) is None``,
-``assert math.isclose(f(a), b)`` and ``assert abs(f(a) - b) < eps`` are all judged outside, and
-the expected value ``b`` never enters the sandbox.
+need the candidate (``f(a)``, ``Solution().run(x)``). Only the leaves go into the sandbox. The
+runner returns their values as type-tagged plain data; here we rebuild them (exact built-in
+types only) and evaluate the glue with the real builtins. So ``assert f(a) == b``,
+``assert f(a)``, ``assert not f(a)``, ``assert f(a) is None``, ``assert math.isclose(f(a), b)``
+and ``assert abs(f(a) - b) < eps`` are all judged outside, and ``b`` never enters the sandbox.
+
+Helpers are inlined first. HumanEval's shape - ``def check(candidate): assert candidate(x) == y``
+followed by ``check(f)`` - becomes one split test per assert in ``check`` (the parameter replaced
+by the argument, the helper's earlier statements kept as that test's prelude), and a helper that
+only returns an expression (``def ok(g): return g(5) == 25`` then ``assert ok(f)``) is replaced
+by that expression.
+
+A test is *split* when every leaf is the candidate's own answer: a call, attribute or subscript
+chain rooted at a name the test file does not define (``f``, ``Solution``, or a name imported
+from ``solution``). Whatever value a split test's leaves report - returned honestly, or written by
+a candidate that impersonates the runner - is a value some candidate could return, and it is
+judged here against an expected value that never entered the sandbox. Everything else is
+*unsplittable* (``TestCase.unsplittable`` says why): a leaf that is test code (a comprehension,
+a lambda, an assert in a loop of the helper), a call of a helper the test file defines that
+could not be inlined, a value the test file computes, a library call (``hash(f(1))``). Its value
+would be a verdict computed next to the candidate, which can rewrite anything in its own process,
+so it is never evaluated: ``judge`` and the pool give it the status ``unsplittable`` (never a
+pass, never a reward; ``agent.execute.pass_rate`` leaves it out and says how many).
 
 Why (DESIGN rule 4): an always-equal object, a subclass of ``int`` with a lying ``__eq__``, a
 monkeypatched ``isinstance`` or ``math.isclose``, a frame walk looking for the expected value,
-a fake "PASSED" print or ``os._exit(0)`` cannot pass, because the comparison happens in this
-process on values the candidate could only *describe*, never *be*.
+a fake "PASSED" print, a forged result line or ``os._exit(0)`` cannot pass, because the
+comparison happens in this process on values the candidate could only *describe*, never *be*.
 
 Equality is Python equality with a float tolerance (rel 1e-9, abs 1e-12), applied through
 lists, tuples and dict values. Anything that is not plain data fails. A missing result fails.
 
-Not protected: when a leaf calls a helper defined in the test file (``assert check(f)``), that
-helper runs inside, next to the candidate, which could tamper with it; at worst the whole
-assert is evaluated inside. Its value is still plain data judged here. ``TestCase.split`` is
-False for those; prefer splittable tests when synthesizing. Tests whose operands are not plain
-data (``assert f(1) == Point(1, 2)``) fail for every candidate, so test validation drops them.
+Not protected: the test file's own statements (imports, helpers, module-level values, a helper's
+statements before an inlined assert) run inside, before each test, and the candidate can read
+them - keep expected values in the asserts. Tests whose operands are not plain data
+(``assert f(1) == Point(1, 2)``) fail for every candidate, so test validation drops them.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import functools
 import math
+import sys
 from dataclasses import dataclass, field
 
-STATUSES = ("passed", "failed", "error", "timeout", "crashed", "rejected")
+STATUSES = ("passed", "failed", "error", "timeout", "crashed", "rejected", "unsplittable")
 REL_TOL, ABS_TOL = 1e-9, 1e-12
 MAX_SEQ = 1_000_000          # longest sequence the glue may build (``[0] * n``)
 MAX_INT_BITS = 1_000_000     # largest int the glue may build (``2 ** n``)
+MAX_INLINE_DEPTH = 8         # helpers calling helpers, inlined this deep at most
 
 _GLUE_BUILTINS = ("len", "sorted", "set", "list", "tuple", "dict", "abs", "round", "sum", "min", "max",
                   "all", "any", "isinstance", "str", "int", "float", "bool", "bytes", "frozenset", "type",
@@ -46,6 +65,7 @@ _GLUE_MATH = ("isclose", "inf", "nan", "pi", "e", "tau", "sqrt", "floor", "ceil"
               "isinf", "isfinite", "log", "exp")
 _OPAQUE = (ast.Lambda, ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp, ast.NamedExpr,
            ast.Await, ast.Yield, ast.YieldFrom, ast.Starred, ast.JoinedStr)
+_BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 @dataclass(frozen=True)
@@ -77,8 +97,13 @@ class TestCase:
     exprs: tuple[str, ...] = ()
     glue: str = ""
     prelude: tuple[tuple[str, bool], ...] = ()  # (statement source, is an import) from the test file
-    split: bool = True  # False: a leaf uses a helper defined in the test file, evaluated next to the candidate
+    unsplittable: str = ""  # why this test is never evaluated ("" for a split test)
     names: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # glue name -> "builtins.x"/"math.x"
+
+    @property
+    def split(self) -> bool:
+        """Every leaf is the candidate's own answer: the only kind of test that is ever run."""
+        return not self.unsplittable
 
     @classmethod
     def from_assert(cls, src: str, prelude: str | list[ast.stmt] = "") -> "TestCase":
@@ -95,31 +120,197 @@ class TestCase:
                 prelude_stmts = ast.parse(prelude).body if prelude.strip() else []
             except SyntaxError as exc:
                 raise ValueError(f"test prelude is not valid Python: {exc.msg}") from None
-            prelude_src = prelude
         else:
-            prelude_stmts, prelude_src = prelude, None
-        return _build(src, mod.body[0], prelude_stmts, prelude_src)
+            prelude_stmts = prelude
+        return _build(src, mod.body[0], prelude_stmts, _helpers(prelude_stmts))
 
 
 def parse_tests(text: str) -> list[TestCase]:
     """A file of assert statements (imports and helpers allowed) -> one TestCase per assert.
 
-    Every statement that is not an ``assert`` is part of the prelude that each test runs first,
-    inside the sandbox (failing imports in it are ignored, e.g. ``from solution import f``).
+    A bare call of a helper that asserts (``check(f)``) is inlined: one test per assert in it.
+    Every other statement that is not an ``assert`` is part of the prelude that each test runs
+    first, inside the sandbox (failing imports in it are ignored, e.g. ``from solution import f``),
+    except statements that would run asserts there (a loop of asserts): those asserts become
+    unsplittable tests.
     """
     try:
         mod = ast.parse(text)
     except SyntaxError as exc:
         raise ValueError(f"tests are not valid Python (line {exc.lineno}): {exc.msg}") from None
-    prelude = [s for s in mod.body if not isinstance(s, ast.Assert)]
-    prelude_src = "\n".join(ast.get_source_segment(text, s) or ast.unparse(s) for s in prelude)
-    tests = []
+    helpers = _helpers(mod.body)
+    prelude, plan = [], []
     for stmt in mod.body:
         if isinstance(stmt, ast.Assert):
-            src = ast.get_source_segment(text, stmt) or ast.unparse(stmt)
-            tests.append(_build(src, stmt, prelude, prelude_src))
+            plan.append(("assert", stmt))
+        elif _helper_call(stmt, helpers):
+            plan.append(("inline", stmt))
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Import, ast.ImportFrom)):
+            prelude.append(stmt)
+        elif _reached(stmt, helpers):
+            plan.append(("runs asserts", stmt))
+        else:
+            prelude.append(stmt)
+    tests = []
+    for kind, stmt in plan:
+        if kind == "assert":
+            tests.append(_build(ast.get_source_segment(text, stmt) or ast.unparse(stmt), stmt, prelude, helpers))
+        elif kind == "inline":
+            tests += _inline(stmt.value, helpers, prelude, 0)
+        else:
+            why = f"it runs inside a `{_kind(stmt)}` statement of the test file, so it cannot be split"
+            tests += [_unsplit(a, why) for a in _reached(stmt, helpers)]
     return tests
 
+
+# ---------------------------------------------------------------- inlining helpers
+
+def _helpers(stmts: list[ast.stmt]) -> dict[str, ast.FunctionDef]:
+    return {s.name: s for s in stmts if isinstance(s, ast.FunctionDef)}
+
+
+def _kind(stmt: ast.stmt) -> str:
+    return {"For": "for", "AsyncFor": "for", "While": "while", "If": "if", "With": "with", "AsyncWith": "with",
+            "Try": "try", "TryStar": "try", "Match": "match", "ClassDef": "class"}.get(type(stmt).__name__,
+                                                                                      type(stmt).__name__.lower())
+
+
+def _reached(node: ast.AST, helpers: dict, seen: tuple[str, ...] = ()) -> list[ast.Assert]:
+    """The assert statements that running ``node`` may execute: its own and its helpers', in order."""
+    out: list[ast.Assert] = []
+    if isinstance(node, ast.Assert):
+        out.append(node)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in helpers \
+            and node.func.id not in seen:
+        for s in helpers[node.func.id].body:
+            out += _reached(s, helpers, (*seen, node.func.id))
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):  # defining runs nothing
+            out += _reached(child, helpers, seen)
+    return out
+
+
+def _helper_call(stmt: ast.stmt, helpers: dict) -> bool:
+    """``check(f)`` as a statement, where ``check`` is a helper of the test file that asserts."""
+    return (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Name)
+            and stmt.value.func.id in helpers and bool(_reached(stmt.value, helpers)))
+
+
+def _bind(fn: ast.FunctionDef, call: ast.Call) -> dict[str, ast.expr] | str:
+    """Parameter -> argument expression for ``call`` of ``fn``, or why they cannot be bound."""
+    a = fn.args
+    if a.vararg or a.kwarg:
+        return f"{fn.name}() takes *args or **kwargs"
+    if any(isinstance(x, ast.Starred) for x in call.args) or any(k.arg is None for k in call.keywords):
+        return f"the call of {fn.name}() unpacks its arguments"
+    positional = [p.arg for p in a.posonlyargs + a.args]
+    if len(call.args) > len(positional):
+        return f"{fn.name}() is called with too many arguments"
+    bound = dict(zip(positional, call.args))
+    by_keyword = [p.arg for p in a.args + a.kwonlyargs]
+    for k in call.keywords:
+        if k.arg in bound or k.arg not in by_keyword:
+            return f"{fn.name}() cannot take {k.arg}="
+        bound[k.arg] = k.value
+    defaults = dict(zip(positional[len(positional) - len(a.defaults):], a.defaults))
+    defaults.update({p.arg: d for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None})
+    for name in positional + [p.arg for p in a.kwonlyargs]:
+        if name not in bound:
+            if name not in defaults:
+                return f"{fn.name}() is called without {name!r}"
+            bound[name] = defaults[name]
+    rebound = {n.id for s in fn.body for n in ast.walk(s) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    rebound |= {n.arg for s in fn.body for n in ast.walk(s) if isinstance(n, ast.arg)}
+    if rebound & set(bound):
+        return f"{fn.name}() rebinds its parameter {sorted(rebound & set(bound))[0]!r}"
+    return bound
+
+
+class _Subst(ast.NodeTransformer):
+    def __init__(self, bound: dict[str, ast.expr]):
+        self.bound = bound
+
+    def visit_Name(self, node: ast.Name):
+        if isinstance(node.ctx, ast.Load) and node.id in self.bound:
+            return ast.copy_location(copy.deepcopy(self.bound[node.id]), node)
+        return node
+
+
+def _substituted(node, bound: dict[str, ast.expr]):
+    return ast.fix_missing_locations(_Subst(bound).visit(copy.deepcopy(node)))
+
+
+def _single_return(fn: ast.FunctionDef) -> ast.expr | None:
+    body = fn.body[1:] if fn.body and _is_docstring(fn.body[0]) else fn.body
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+        return body[0].value
+    return None
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
+
+
+class _InlineReturns(ast.NodeTransformer):
+    """``ok(f)`` -> ``ok``'s returned expression with ``f`` for its parameter, when ``ok`` only returns."""
+
+    def __init__(self, helpers: dict, depth: int = 0):
+        self.helpers, self.depth = helpers, depth
+
+    def visit_Call(self, node: ast.Call):
+        self.generic_visit(node)
+        fn = self.helpers.get(node.func.id) if isinstance(node.func, ast.Name) else None
+        ret = _single_return(fn) if fn is not None and self.depth < MAX_INLINE_DEPTH else None
+        bound = _bind(fn, node) if ret is not None else ""
+        if isinstance(bound, dict):
+            return _InlineReturns(self.helpers, self.depth + 1).visit(_substituted(ret, bound))
+        return node
+
+
+def _module_level(stmt: ast.stmt) -> bool:
+    """Can a helper's statement run as a statement of the test prelude (no return, yield, nonlocal)?"""
+    try:
+        compile(ast.fix_missing_locations(ast.Module([stmt], [])), "<prelude>", "exec")
+    except SyntaxError:
+        return False
+    return not any(isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await)) for n in ast.walk(stmt))
+
+
+def _inline(call: ast.Call, helpers: dict, prelude: list[ast.stmt], depth: int) -> list[TestCase]:
+    """One test per assert a helper call runs: split where it can be, unsplittable where not."""
+    fn = helpers[call.func.id]
+    bound = _bind(fn, call) if depth < MAX_INLINE_DEPTH else f"helpers nest deeper than {MAX_INLINE_DEPTH}"
+    if isinstance(bound, str):
+        return [_unsplit(a, f"{bound}, so its asserts cannot be inlined") for s in fn.body for a in _reached(s, helpers)]
+    tests: list[TestCase] = []
+    local: list[ast.stmt] = []
+    body = fn.body[1:] if fn.body and _is_docstring(fn.body[0]) else fn.body
+    for k, stmt in enumerate(body):
+        if isinstance(stmt, ast.Return):
+            break  # what follows never runs
+        new = _substituted(stmt, bound)
+        if isinstance(new, ast.Assert):
+            if any(isinstance(n, ast.Name) for n in ast.walk(new.test)):  # `assert True, "..."` tests nothing
+                tests.append(_build(ast.unparse(ast.Assert(test=new.test, msg=None)), new, prelude + local, helpers))
+        elif _helper_call(new, helpers):
+            tests += _inline(new.value, helpers, prelude + local, depth + 1)
+        elif _reached(new, helpers):
+            why = f"it runs inside a `{_kind(stmt)}` statement of {fn.name}(), so it cannot be split"
+            tests += [_unsplit(a, why) for a in _reached(new, helpers)]
+        elif not _module_level(new):
+            why = f"it follows a statement of {fn.name}() that can only run inside a function"
+            tests += [_unsplit(a, why) for s in body[k:] for a in _reached(_substituted(s, bound), helpers)]
+            break
+        elif not isinstance(stmt, ast.Pass):
+            local.append(new)
+    return tests
+
+
+def _unsplit(stmt: ast.Assert, why: str) -> TestCase:
+    return TestCase(source=ast.unparse(ast.Assert(test=stmt.test, msg=None)), unsplittable=why)
+
+
+# ---------------------------------------------------------------- splitting
 
 def _glue_names(prelude: list[ast.stmt]) -> dict[str, str]:
     """Names the glue may use: whitelisted builtins and math, under the prelude's aliases."""
@@ -151,13 +342,56 @@ def _glue_names(prelude: list[ast.stmt]) -> dict[str, str]:
     return names
 
 
+def _test_side(prelude: list[ast.stmt], glue_names: dict[str, str]) -> dict[str, str]:
+    """Names whose value the test file (or the standard library), not the candidate, provides."""
+    side = {n: "module" for n, target in glue_names.items() if target == "math"}
+    for stmt in prelude:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
+            for a in stmt.names:
+                name = a.asname or a.name.split(".")[0]
+                top = (module or a.name).split(".")[0]
+                stdlib = top in sys.stdlib_module_names and not getattr(stmt, "level", 0)
+                if stdlib:
+                    side[name] = "module"
+                else:  # `from solution import f`, or a module of the user's that is not in the sandbox
+                    side.pop(name, None)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            side[stmt.name] = "helper"
+        else:
+            for n in _defined(stmt):
+                side[n] = "value"
+    return side
+
+
+def _why_unsplittable(leaves: list[ast.expr], side: dict[str, str]) -> str:
+    """"" when every leaf is the candidate's answer, else why one of them is not."""
+    for leaf in leaves:
+        root = leaf
+        while isinstance(root, (ast.Call, ast.Attribute, ast.Subscript)):
+            root = root.func if isinstance(root, ast.Call) else root.value
+        text = ast.unparse(leaf)
+        text = text if len(text) <= 60 else text[:57] + "..."
+        kind = "" if not isinstance(root, ast.Name) else side.get(root.id) or (
+            "builtin" if root.id in _BUILTIN_NAMES else "")
+        if not isinstance(root, ast.Name) or (kind and any(isinstance(n, _OPAQUE) for n in ast.walk(leaf))):
+            return f"`{text}` is test code (a comprehension, lambda or expression) that would run next to the candidate"
+        if kind == "helper":
+            return f"`{text}` calls {root.id}(), which the test file defines and which could not be inlined"
+        if kind == "value":
+            return f"`{text}` is a value the test file computes next to the candidate"
+        if kind:
+            return f"`{text}` uses {root.id}, which the judge does not evaluate outside"
+    return ""
+
+
 class _Splitter(ast.NodeTransformer):
     def __init__(self, names: dict[str, str]):
         self.names = names
-        self.leaves: list[str] = []
+        self.leaves: list[ast.expr] = []
 
     def _leaf(self, node: ast.expr) -> ast.expr:
-        self.leaves.append(ast.unparse(node))
+        self.leaves.append(node)
         return ast.copy_location(ast.Name(id=f"_leaf{len(self.leaves) - 1}", ctx=ast.Load()), node)
 
     def _resolve(self, node: ast.expr) -> str | None:
@@ -202,17 +436,16 @@ def _defined(stmt: ast.stmt) -> set[str]:
     return names
 
 
-def _build(src: str, stmt: ast.Assert, prelude: list[ast.stmt], prelude_src: str | None) -> TestCase:
+def _build(src: str, stmt: ast.Assert, prelude: list[ast.stmt], helpers: dict) -> TestCase:
     names = _glue_names(prelude)
+    expr = _InlineReturns(helpers).visit(ast.parse(ast.unparse(stmt.test), mode="eval").body)
     splitter = _Splitter(names)
-    glue = splitter.visit(ast.parse(ast.unparse(stmt.test), mode="eval").body)
+    glue = splitter.visit(ast.fix_missing_locations(expr))
     used = {n.id for n in ast.walk(glue) if isinstance(n, ast.Name) and not n.id.startswith("_leaf")}
-    helpers = {n for s in prelude if not isinstance(s, (ast.Import, ast.ImportFrom)) for n in _defined(s)}
-    split = not any(isinstance(n, ast.Name) and n.id in helpers
-                    for leaf in splitter.leaves for n in ast.walk(ast.parse(leaf, mode="eval")))
+    why = _why_unsplittable(splitter.leaves, _test_side(prelude, names))
     pre = tuple((ast.unparse(s), isinstance(s, (ast.Import, ast.ImportFrom))) for s in prelude)
-    return TestCase(source=src, exprs=tuple(splitter.leaves), glue=ast.unparse(glue), prelude=pre,
-                    split=split, names=tuple(sorted((n, names[n]) for n in used if n in names)))
+    return TestCase(source=src, exprs=tuple(ast.unparse(leaf) for leaf in splitter.leaves), glue=ast.unparse(glue),
+                    prelude=pre, unsplittable=why, names=tuple(sorted((n, names[n]) for n in used if n in names)))
 
 
 # ---------------------------------------------------------------- plain data, rebuilt outside
@@ -346,8 +579,15 @@ def _short_repr(values: list) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def unsplittable_verdict(test: TestCase) -> Verdict:
+    """The verdict of a test that is never evaluated: never a pass, never a reward."""
+    return Verdict(test.source, "unsplittable", 0.0, f"Unsplittable: {test.unsplittable}; not evaluated")
+
+
 def judge(test: TestCase, report: dict) -> Verdict:
     """Turn one runner report into a verdict. Only this function ever says "passed"."""
+    if not test.split:
+        return unsplittable_verdict(test)
     dur = float(report.get("duration") or 0.0)
     status = report.get("status")
     where = "at import: " if report.get("at_import") else ""

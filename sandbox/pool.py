@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from sandbox.config import SandboxConfig
-from sandbox.judge import TestCase, Verdict, judge
+from sandbox.judge import TestCase, Verdict, judge, unsplittable_verdict
 from sandbox.limits import Limits
 
 RUNNER = Path(__file__).resolve().parent / "runner.py"
@@ -112,9 +112,12 @@ class Worker:
         except (TimeoutError, WorkerDied) as exc:
             self.kill()
             raise SandboxUnavailable(f"{self.name} sandbox worker did not start: {exc}") from None
+        if hello.get("op") == "refused":
+            self.kill()
+            raise SandboxUnavailable(f"{self.name} sandbox runner refused to start: {str(hello.get('detail'))[:300]}")
         if hello.get("op") != "hello":
             self.kill()
-            raise SandboxUnavailable(f"{self.name} sandbox worker sent {hello!r} instead of hello")
+            raise SandboxUnavailable(f"{self.name} sandbox worker sent {str(hello)[:200]} instead of hello")
         self.info = hello
 
     def kill(self) -> None:
@@ -125,6 +128,15 @@ class Worker:
             pass
 
     def run(self, program: str, tests: list[TestCase], limits: Limits) -> list[Verdict]:
+        """One verdict per test, in order. Unsplittable tests never reach the runner."""
+        out: list[Verdict | None] = [None if t.split else unsplittable_verdict(t) for t in tests]
+        todo = [i for i, v in enumerate(out) if v is None]
+        if todo:
+            for i, v in zip(todo, self._run(program, [tests[i] for i in todo], limits)):
+                out[i] = v
+        return out  # type: ignore[return-value]
+
+    def _run(self, program: str, tests: list[TestCase], limits: Limits) -> list[Verdict]:
         rejected = _precheck(program)
         if rejected:
             return [Verdict(t.source, "rejected", 0.0, rejected) for t in tests]

