@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.skip_report import pytest_unconfigure  # noqa: F401 - a hook: lists skipped tests loudly, last
 from tests.tinymodel import build_tiny_model
 
 
