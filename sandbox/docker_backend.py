@@ -9,11 +9,19 @@ Each worker is one container created with: ``network none``, read-only root, a 1
 /tmp (nosuid, nodev, noexec), memory = memory+swap limit, ``pids-limit``, one CPU, ``cap-drop
 ALL``, ``no-new-privileges``, user 65534, nofile/fsize/core ulimits, ``--init``, log driver
 ``none``, no mounts, no environment from the host. Its main process only waits for stdin to
-close (attached with ``stdin_once``): when the host process dies, the attach closes and the
-container stops and is removed. The runner itself is started with ``exec`` so that it is the only
-process holding the pipes to the host (tini, pid 1, holds only the keeper's stdio). Containers
-are labelled ``plumline.sandbox=1`` plus the owner's host and pid; every new pool reaps
-labelled containers whose owner is gone.
+close (attached with ``stdin_once``) or its lease ends: when the host process dies, the attach
+closes and the container stops and is removed. The runner itself is started with ``exec`` so
+that it is the only process holding the pipes to the host (tini, pid 1, holds only the keeper's
+stdio).
+
+Leases: many hosts may share one engine (DESIGN, scale-out), so a container's owner cannot be
+checked from another host. Each container is labelled ``plumline.sandbox=1``, its owner's host
+and pid, and ``plumline.lease_until`` (unix time). The lease covers the container's whole life:
+its keeper exits when the lease ends, and the pool replaces a worker before starting a job
+that the rest of its lease could not cover. Every new pool reaps labelled containers whose
+lease ended more than ``REAP_GRACE_S`` ago (clock skew between hosts), and this host's
+containers whose owning process is gone. Another host's container is never reaped before its
+lease ends, whatever state its owner is in.
 
 How to run: ``plumline sandbox build-image`` (or just use the backend; it builds on first use).
 
@@ -31,6 +39,7 @@ import struct
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +47,9 @@ from sandbox.config import SandboxConfig
 from sandbox.pool import RUNNER, SandboxUnavailable, Worker, _python_for_sandbox
 
 LABEL = "plumline.sandbox"
+LEASE_LABEL = "plumline.lease_until"  # unix time at which the container's keeper exits
+LEASE_S = 3600.0                      # a worker container's lease, unless its first job needs longer
+REAP_GRACE_S = 300.0                  # an expired lease is reaped only this much later (clock skew)
 IMAGE_FORMAT = "2"  # bump when the rootfs layout changes
 RUNNER_IN_IMAGE = "/opt/plumline/runner.py"
 _STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data",
@@ -76,24 +88,41 @@ def list_containers() -> list[str]:
     return [c["Id"] for c in _client().api.containers(all=True, filters={"label": f"{LABEL}=1"})]
 
 
-def reap(client=None) -> int:
-    """Remove sandbox containers whose owning process is gone (left by a crashed host). Returns how many."""
+def lease_expired(labels: dict, created: float | None, now: float) -> bool:
+    """Has this container's lease ended (plus the grace for clock skew)? Containers from before
+    leases existed are taken to hold one of ``LEASE_S`` from their creation."""
+    try:
+        until = float(labels[LEASE_LABEL])
+    except (KeyError, TypeError, ValueError):
+        if created is None:
+            return False
+        until = float(created) + LEASE_S
+    return now > until + REAP_GRACE_S
+
+
+def _owner_gone_here(labels: dict) -> bool:
+    """This host's container whose owning process has exited (another host's: never known here)."""
+    host, _, pid = str(labels.get("plumline.owner", "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def reap(client=None, now: float | None = None) -> int:
+    """Remove sandbox containers whose lease has ended, and this host's whose owner is gone
+    (left by a crashed or killed host). A live container of another host is never removed."""
     client = client or _client()
-    me = socket.gethostname()
+    now = time.time() if now is None else now
     n = 0
     for c in client.api.containers(all=True, filters={"label": f"{LABEL}=1"}):
-        owner = (c.get("Labels") or {}).get("plumline.owner", "")
-        host, _, pid = owner.rpartition(":")
-        alive = False
-        if host == me and pid.isdigit():
-            try:
-                os.kill(int(pid), 0)
-                alive = True
-            except ProcessLookupError:
-                alive = False
-            except PermissionError:
-                alive = True
-        if not alive:
+        labels = c.get("Labels") or {}
+        if lease_expired(labels, c.get("Created"), now) or _owner_gone_here(labels):
             try:
                 client.api.remove_container(c["Id"], force=True)
                 n += 1
@@ -247,8 +276,9 @@ def ensure_image(config: SandboxConfig, say: Callable[[str], None] = lambda m: N
 
 # ---------------------------------------------------------------- containers
 
-def container_options(config: SandboxConfig) -> tuple[dict, dict]:
+def container_options(config: SandboxConfig, lease_until: float | None = None) -> tuple[dict, dict]:
     """The hardened create options (docker-py spelling of the CLI flags): (host config, container)."""
+    lease_until = time.time() + LEASE_S if lease_until is None else lease_until
     from docker.types import LogConfig, Ulimit
 
     mem = f"{config.memory_mb + 128}m"  # the test's own limit is RLIMIT_AS; this bounds the whole worker
@@ -262,10 +292,18 @@ def container_options(config: SandboxConfig) -> tuple[dict, dict]:
     )
     container = dict(
         user="65534:65534", environment={}, hostname="sandbox", working_dir="/tmp", network_disabled=True,
-        labels={LABEL: "1", "plumline.owner": f"{socket.gethostname()}:{os.getpid()}"},
+        labels={LABEL: "1", "plumline.owner": f"{socket.gethostname()}:{os.getpid()}",
+                LEASE_LABEL: str(int(lease_until))},
         stdin_open=True, detach=False,  # docker-py sets StdinOnce when stdin is open and not detached
     )
     return host, container
+
+
+# The container's main process: waits for EOF on stdin (the host is gone) or the lease's end.
+# Whatever else arrives on stdin is read and dropped (a candidate can write to pid 1's stdin).
+_KEEPER = ("import os, select, time\nend = time.monotonic() + %d\nwhile time.monotonic() < end:\n"
+           "    if select.select([0], [], [], max(0.0, end - time.monotonic()))[0] and not os.read(0, 1 << 16):\n"
+           "        break\n")
 
 
 class _Frames:
@@ -315,14 +353,18 @@ class DockerWorker(Worker):
         self._keeper = None
         self._sock = None
         self._frames: _Frames | None = None
+        self.lease_s = LEASE_S
 
     def _start(self) -> None:
         api = self.client.api
-        host, opts = container_options(self.config)
-        cid = api.create_container(
-            self.config.image, command=["/usr/bin/python3", "-I", "-S", "-c", "import sys; sys.stdin.buffer.read()"],
-            host_config=api.create_host_config(**host), **opts)["Id"]
+        lease = max(self.lease_s, self.need_s)
+        until = time.time() + lease
+        host, opts = container_options(self.config, until)
+        keeper = _KEEPER % lease
+        cid = api.create_container(self.config.image, command=["/usr/bin/python3", "-I", "-S", "-c", keeper],
+                                   host_config=api.create_host_config(**host), **opts)["Id"]
         self.container_id = cid
+        self.expires_at = until
         # Attach the keeper's stdin before starting: when this process dies, stdin closes and the
         # container stops (stdin_once) and is removed (auto_remove).
         self._keeper = api.attach_socket(cid, params={"stdin": 1, "stream": 1})
@@ -341,6 +383,7 @@ class DockerWorker(Worker):
 
     def _kill(self) -> None:
         cid, self.container_id = self.container_id, None
+        self.expires_at = None
         for s in (self._sock, self._keeper):
             try:
                 s and s.close()

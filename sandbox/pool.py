@@ -71,6 +71,8 @@ class Worker:
         self.alive = False
         self.info: dict = {}
         self.jobs = 0
+        self.expires_at: float | None = None  # wall-clock end of a lease (Docker), None: no lease
+        self.need_s = 0.0                     # how long the job about to start may take at most
 
     # -- transport (subclasses)
     def _start(self) -> None: ...
@@ -142,6 +144,9 @@ class Worker:
             return [Verdict(t.source, "rejected", 0.0, rejected) for t in tests]
         if not tests:
             return []
+        self.need_s = len(tests) * (limits.timeout_s + GRACE_S) + GRACE_S + 10
+        if self.alive and self.expires_at is not None and self.expires_at - time.time() < self.need_s:
+            self.kill()  # its lease could end in the middle of this job: start a fresh one
         self.ensure_started()
         preludes: list = []
         index: dict = {}
