@@ -7,10 +7,10 @@
     rewards.py   the grader (sandbox pass rates) and the GRPO execution rewards built on it
     progress.py  callbacks: progress bar with ETA, loss curve, NaN guard
     runs.py      train(): dataset -> trainer -> fit (checkpoints, resume) -> candidate in the registry
-    gate.py      candidate vs current on held-out + HumanEval: paired test, stored decision
+    gate.py      candidate vs current on held-out + a fixed HumanEval guard: paired test, stored decision
     live.py      automatic rollback on a live drop in acceptance / persistence
     rm.py        use a trained reward model: score, rank (best-of-N), GRPO reward
-    nightly.py   collect -> train -> gate -> promote, with lock, low priority, power/load checks
+    nightly.py   live check -> collect -> train -> gate -> promote, with lock, low priority, power/load checks
     schedule.py  systemd user timer or crontab entry for the nightly run
     cli.py       plumline train | eval | adapters | nightly | schedule
 
