@@ -26,7 +26,8 @@ a lambda, an assert in a loop of the helper), a call of a helper the test file d
 could not be inlined, a value the test file computes, a library call (``hash(f(1))``). Its value
 would be a verdict computed next to the candidate, which can rewrite anything in its own process,
 so it is never evaluated: ``judge`` and the pool give it the status ``unsplittable`` (never a
-pass, never a reward; ``agent.execute.pass_rate`` leaves it out and says how many).
+pass, never a reward: ``agent.execute.pass_rate`` leaves it out, ``score_candidates`` and the
+CLI say how many).
 
 Why (DESIGN rule 4): an always-equal object, a subclass of ``int`` with a lying ``__eq__``, a
 monkeypatched ``isinstance`` or ``math.isclose``, a frame walk looking for the expected value,
