@@ -1,5 +1,10 @@
-"""The suggestion cache: an LRU keyed on the context (prefix and suffix), so that asking again at
-the same place, or typing along a suggestion that is still shown, is answered without the model.
+"""The suggestion cache: an LRU keyed on the document and the context (prefix and suffix), so that
+asking again at the same place, or typing along a suggestion that is still shown, is answered
+without the model.
+
+The document is part of every key: two files with the same text around the cursor get a
+suggestion each, under their own completion ids, so an event for one is never recorded (or its
+persistence followed) in the other.
 
 Typing along: the user was shown ``text`` after ``prefix`` and types its first characters. The new
 prefix is ``prefix + typed`` with ``text.startswith(typed)`` and the same suffix; the server serves
@@ -40,7 +45,7 @@ class SuggestionCache:
 
     def __init__(self, size: int):
         self.size = size
-        self._entries: OrderedDict[tuple[int, int], Entry] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, int], Entry] = OrderedDict()
         self._recent: dict[str, deque[Entry]] = {}
 
     def __len__(self) -> int:
@@ -53,7 +58,7 @@ class SuggestionCache:
     def put(self, entry: Entry) -> None:
         if self.size <= 0:
             return
-        key = (entry.prefix_hash, entry.suffix_hash)
+        key = (entry.uri, entry.prefix_hash, entry.suffix_hash)
         self._entries[key] = entry
         self._entries.move_to_end(key)
         while len(self._entries) > self.size:
@@ -65,9 +70,10 @@ class SuggestionCache:
         if self.size <= 0:
             return None
         suffix_hash = hash(suffix)
-        exact = self._entries.get((hash(prefix), suffix_hash))
+        key = (uri, hash(prefix), suffix_hash)
+        exact = self._entries.get(key)
         if exact is not None:
-            self._entries.move_to_end((exact.prefix_hash, exact.suffix_hash))
+            self._entries.move_to_end(key)
             return Hit(exact, exact.text, 0)
         for entry in reversed(self._recent.get(uri, ())):
             typed = len(prefix) - entry.prefix_len

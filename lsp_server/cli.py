@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
 
 import typer
@@ -45,11 +47,12 @@ def serve(
     store = None
     if config.privacy.logging:
         try:
-            store = Store(config.store_path)
+            store = Store(config.store_path, scrub=config.privacy.scrub)
         except StoreError as exc:
             logging.getLogger("plumline.lsp").warning("suggestions will not be recorded: %s", exc)
     logging.getLogger("plumline.lsp").info("config: %s", {k: v for k, v, _s, _h in _describe(config)})
     server = build_server(config, store=store)
+    _close_on_signals(server)
     try:
         if tcp:
             host, _, port = tcp.rpartition(":")
@@ -60,6 +63,19 @@ def serve(
             server.start_io()
     finally:
         server.close()
+
+
+def _close_on_signals(server) -> None:
+    """SIGTERM or SIGHUP (an editor that quits without ``exit``, a closed terminal): record the
+    queued store writes (bounded, ``server.close``), then die of the same signal as before."""
+
+    def handler(signum, _frame):
+        server.close()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)
 
 
 def _describe(config):

@@ -18,10 +18,19 @@ What it does, in the order a suggestion lives (the wire format is docs/protocol.
 Also: the adapter registry is watched (watchdog) and a newly promoted adapter is loaded on a side
 thread and swapped in between requests; ``plumline/status`` and ``plumline/telemetry`` requests.
 
+Suggestions are cached per document (``cache.SuggestionCache``): two files with the same text
+around the cursor never share a completion id, so an accept is recorded against its own file.
+
+Exit: store writes are queued on one thread. However the editor goes away (``exit``, its pipes
+closing when it crashes, SIGTERM or SIGHUP), ``close`` first records what is queued, waiting at
+most ``STORE_DRAIN_S`` seconds; only what is still queued after that is dropped (and logged).
+
 Privacy: a file matching ``privacy.exclude`` still gets suggestions (the model is local and nothing
 leaves the machine), but nothing about it is stored: no completion row, no events, no persistence
 tracking, and its file is never read from disk by the server. With telemetry off (config
-``privacy.logging = false`` or the ``plumline/telemetry`` request) nothing at all is stored.
+``privacy.logging = false`` or ``plumline/telemetry`` with ``"enabled": false``) nothing at all is
+stored. ``plumline/telemetry`` changes the switch only when told a value: without one it reports
+the state, so a query can never turn logging back on (or off).
 
 Run it with ``plumline serve`` (stdio) or ``plumline serve --tcp 127.0.0.1:2087``.
 """
@@ -42,6 +51,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -58,6 +68,7 @@ log = logging.getLogger("plumline.lsp")
 VERSION = "0.1.0"
 ACCEPT_COMMAND = "plumline.accept"
 SERVED_MEMORY = 2048  # suggestions remembered for their events (ids beyond this are ignored)
+STORE_DRAIN_S = 10.0  # at exit, how long queued store writes may take before the rest is dropped
 
 
 def plain(value: Any) -> Any:
@@ -114,6 +125,8 @@ class Stats:
     cache_hits: int = 0
     empty: int = 0
     swaps: int = 0
+    adapter_changes: int = 0  # changes of the registry's CURRENT, seen by the watcher and handled
+    adapters_refused: int = 0  # adapters that could not be loaded (the previous one kept serving)
     model_ms: float = 0.0
 
 
@@ -166,6 +179,8 @@ class PlumlineServer(LanguageServer):
         self.swap_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="plumline-swap")
         self._queued = 0
         self._queued_lock = threading.Lock()
+        self._store_queued = 0  # writes submitted to store_pool and not finished
+        self._closed = False
         self.pending: dict[str, Pending] = {}
         self.last_served: dict[str, str] = {}  # uri -> id of the suggestion shown last
         self.served: OrderedDict[str, Served] = OrderedDict()
@@ -328,7 +343,8 @@ class PlumlineServer(LanguageServer):
         call = lambda: log_completion(self.store, self.config.privacy, completion, source="lsp",  # noqa: E731
                                       relpath=relpath, uri=uri, line=line, col=col, language=language)
         try:
-            return await asyncio.wrap_future(self.store_pool.submit(call))
+            # shielded: when the event loop ends (the editor went away) the write stays queued for close()
+            return await asyncio.shield(asyncio.wrap_future(self.store_write(call)))
         except Exception as exc:  # a full disk must not stop suggestions
             log.warning("suggestion not recorded: %s", exc)
             return None
@@ -360,7 +376,7 @@ class PlumlineServer(LanguageServer):
             return False
         if kind in ("shown", "accepted", "partial", "dismissed", "superseded"):
             served.status = kind
-        if not served.logged or not self.telemetry or self.store is None:
+        if not served.logged or not self.telemetry or self.store is None or self._closed:
             return False
 
         def write():
@@ -369,8 +385,20 @@ class PlumlineServer(LanguageServer):
             except Exception as exc:
                 log.warning("event %s for %s not recorded: %s", kind, served.id, exc)
 
-        self.store_pool.submit(write)
+        self.store_write(write)
         return True
+
+    def store_write(self, fn) -> concurrent.futures.Future:
+        """Queue a store write on the store thread (in order), counted until it is done."""
+        with self._queued_lock:
+            self._store_queued += 1
+        future = self.store_pool.submit(fn)
+        future.add_done_callback(self._store_done)
+        return future
+
+    def _store_done(self, _future) -> None:
+        with self._queued_lock:
+            self._store_queued -= 1
 
     def accepted(self, completion_id: str | None) -> None:
         served = self.served.get(completion_id or "")
@@ -482,11 +510,19 @@ class PlumlineServer(LanguageServer):
 
     # -- adapters ------------------------------------------------------------------------------------
 
-    def adapter_changed(self) -> None:
-        """CURRENT changed: load the promoted adapter on the side thread, then swap."""
-        self.swap_pool.submit(self._swap)
+    def adapter_changed(self, *, watched: bool = True) -> None:
+        """CURRENT changed (``watched``: the watcher saw it; else a check at start): load the
+        promoted adapter on the side thread, then swap."""
+        self.swap_pool.submit(self._swap, watched)
 
-    def _swap(self) -> None:
+    def _swap(self, watched: bool = False) -> None:
+        try:
+            self._swap_now()
+        finally:
+            if watched:
+                self.stats.adapter_changes += 1
+
+    def _swap_now(self) -> None:
         from agent.adapters import AdapterError, check_adapter_dir, current_adapter
 
         if self.ready is not None and threading.current_thread().name.startswith("plumline-swap"):
@@ -504,6 +540,7 @@ class PlumlineServer(LanguageServer):
             except (AdapterError, OSError, ValueError, RuntimeError) as exc:
                 log.warning("adapter %s not loaded, still serving %s: %s", adapter.id,
                             self.backend.adapter_id, exc)
+                self.stats.adapters_refused += 1
                 if self.loop is not None:
                     self.loop.call_soon_threadsafe(self._tell, f"plumline: adapter {adapter.id} not loaded: {exc}")
                 return
@@ -534,11 +571,26 @@ class PlumlineServer(LanguageServer):
             "tracking": len(self.trackers),
         }
 
-    def close(self) -> None:
+    def close(self, drain_s: float = STORE_DRAIN_S) -> bool:
+        """Stop; first record the queued store writes, waiting at most ``drain_s`` seconds (an
+        accept the editor sent just before it went away is kept). False if some were dropped."""
+        if self._closed:
+            return True
+        self._closed = True
         if self.observer is not None:
             self.observer.stop()
-        for pool in (self.model_pool, self.swap_pool, self.store_pool):
+        for pool in (self.model_pool, self.swap_pool):
             pool.shutdown(wait=False, cancel_futures=True)
+        log.info("exiting: recording %d queued store write(s), waiting up to %.0fs", self._store_queued, drain_s)
+        last = self.store_pool.submit(lambda: None)  # one thread, in order: done when all before it are
+        self.store_pool.shutdown(wait=False)
+        try:
+            last.result(timeout=drain_s)
+            return True
+        except concurrent.futures.TimeoutError:
+            log.warning("exiting: %d store write(s) not recorded after %.0fs, dropped", self._store_queued, drain_s)
+            self.store_pool.shutdown(wait=False, cancel_futures=True)
+            return False
 
 
 def language_for(uri: str, language_id: str | None) -> str:
@@ -618,10 +670,15 @@ def build_server(config: Config, *, backend=None, store=None) -> PlumlineServer:
 
     @server.feature("plumline/telemetry")
     def telemetry(ls: PlumlineServer, params: Any) -> dict:
+        """``{"enabled": true|false}`` sets logging; without a value it only reports it."""
         data = plain(params) or {}
         enabled = data.get("enabled") if isinstance(data, dict) else None
-        ls.telemetry = (not ls.telemetry) if enabled is None else bool(enabled)
-        log.info("telemetry %s", "on" if ls.telemetry else "off")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise JsonRpcInvalidParams(f"plumline/telemetry: enabled must be true, false or absent (to ask), "
+                                       f"got {enabled!r}")
+        if enabled is not None and enabled != ls.telemetry:
+            ls.telemetry = enabled
+            log.info("telemetry %s", "on" if enabled else "off")
         return {"enabled": ls.telemetry}
 
     @server.feature(types.SHUTDOWN)

@@ -65,5 +65,5 @@ def start_observer(server) -> Observer:
     except OSError as exc:
         log.warning("cannot watch the adapter registry %s: %s; adapters will not hot-swap", adapters, exc)
     observer.start()
-    server.adapter_changed()  # promoted while the server was starting
+    server.adapter_changed(watched=False)  # promoted while the server was starting
     return observer

@@ -2,7 +2,9 @@
 
 ``session`` starts the server with the ``tiny_env`` home, short persistence checks (0.5 s, 1 s) and
 a workspace folder; ``Session`` has the few editor actions the tests need (open, type, ask,
-notify) and ``wait_rows`` polls the store, which the server writes from its own thread.
+notify). The server works on its own threads, so tests wait for a state that proves something
+happened, with a deadline, never for a time: ``wait_rows`` polls the store, ``wait_status`` the
+server's ``plumline/status``, ``wait_log`` its log (stderr, copied to ``server.log``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,11 @@ class Session:
     workspace: Path
     init: T.InitializeResult
     versions: dict
+    texts: dict = field(default_factory=dict)  # uri -> the text it was opened with
+
+    @property
+    def log_path(self) -> Path:
+        return self.workspace.parent / "server.log"
 
     @property
     def store(self) -> Store:
@@ -55,6 +62,7 @@ class Session:
     def open(self, name: str, text: str, language: str = "python") -> str:
         uri = self.uri(name)
         self.versions[uri] = 1
+        self.texts[uri] = text
         self.client.text_document_did_open(T.DidOpenTextDocumentParams(
             text_document=T.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
         return uri
@@ -114,6 +122,25 @@ class Session:
             await asyncio.sleep(0.1)
         return rows
 
+    async def wait_status(self, ready, *, timeout: float = 30.0) -> dict:
+        """The first ``plumline/status`` for which ``ready(status)`` holds; fails at the deadline."""
+        deadline = time.monotonic() + timeout
+        status = await self.status()
+        while not ready(status):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server never reached the awaited state; last status: {status}")
+            await asyncio.sleep(0.1)
+            status = await self.status()
+        return status
+
+    async def wait_log(self, text: str, *, timeout: float = 30.0) -> None:
+        """Until the server's log holds ``text``; fails at the deadline."""
+        deadline = time.monotonic() + timeout
+        while text not in (self.log_path.read_text(errors="replace") if self.log_path.exists() else ""):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server never logged {text!r}")
+            await asyncio.sleep(0.05)
+
 
 def _plain(value):
     from lsp_server.server import plain
@@ -137,6 +164,7 @@ def drain_stderr(client: LanguageClient, log_path: Path) -> None:
         with open(log_path, "ab") as fh:
             while chunk := await client._server.stderr.read(65536):
                 fh.write(chunk)
+                fh.flush()  # wait_log reads it while the server runs
 
     client._async_tasks.append(asyncio.ensure_future(copy()))
 

@@ -42,8 +42,8 @@ def test_indentation_follows_the_file():
     assert text == "x = 1\n    return x"
 
 
-def _entry(prefix, suffix, text, cid="c1"):
-    return Entry("u", len(prefix), hash(prefix), hash(suffix), text, cid, len(prefix))
+def _entry(prefix, suffix, text, cid="c1", uri="u"):
+    return Entry(uri, len(prefix), hash(prefix), hash(suffix), text, cid, len(prefix))
 
 
 def test_cache_serves_the_remainder_when_typing_along():
@@ -59,7 +59,17 @@ def test_cache_is_bounded():
     cache = SuggestionCache(2)
     for i in range(3):
         cache.put(_entry(f"p{i}", "", "t", f"c{i}"))
-    assert len(cache) == 2 and cache.get("other", "p0", "") is None
+    assert len(cache) == 2 and cache.get("u", "p0", "") is None and cache.get("u", "p2", "") is not None
+
+
+def test_cache_never_serves_another_documents_suggestion():
+    cache = SuggestionCache(4)
+    cache.put(_entry("x = ", "\n", "foo(bar)", "from-a", uri="file:///a.py"))
+    assert cache.get("file:///b.py", "x = ", "\n") is None      # same text around the cursor, other file
+    assert cache.get("file:///b.py", "x = fo", "\n") is None    # nor typing along it there
+    cache.put(_entry("x = ", "\n", "foo(bar)", "from-b", uri="file:///b.py"))
+    assert cache.get("file:///a.py", "x = ", "\n").entry.completion_id == "from-a"
+    assert cache.get("file:///b.py", "x = ", "\n").entry.completion_id == "from-b"
 
 
 def test_region_follows_edits():

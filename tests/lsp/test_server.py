@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sqlite3
 import subprocess
 
 import pytest
@@ -48,17 +51,21 @@ async def test_suggestion_life_is_recorded_with_its_adapter(session):
     assert all(0 < r["value"] < 1 and r["adapter_id"] == "base" for r in rows)
 
 
-async def test_cancel_request_is_answered_and_server_keeps_serving(session):
-    uri = session.open("c.py", "def f(x):\n    \n")
-    future = session.client.protocol.send_request("textDocument/inlineCompletion", session.params(uri, 1, 4), msg_id=4242)
-    session.client.cancel_request(T.CancelParams(id=4242))
+async def test_cancel_request_is_answered_and_server_keeps_serving(server_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLUMLINE_SERVER_DEBOUNCE_MS", "2000")  # the request is surely still waiting when its cancel arrives
+    session = await start_session(server_env, tmp_path / "ws")
     try:
-        result = await asyncio.wrap_future(future)
-        assert not result.items or isinstance(result, T.InlineCompletionList)
-    except JsonRpcException as exc:  # RequestCancelled
-        assert exc.code == -32800
-    assert isinstance(await session.ask(uri, 1, 4), list)
-    assert (await session.status())["queueDepth"] == 0
+        uri = session.open("c.py", "def f(x):\n    \n")
+        future = session.client.protocol.send_request("textDocument/inlineCompletion", session.params(uri, 1, 4),
+                                                      msg_id=4242)
+        session.client.cancel_request(T.CancelParams(id=4242))
+        with pytest.raises(JsonRpcException) as cancelled:
+            await asyncio.wrap_future(future)
+        assert cancelled.value.code == -32800  # RequestCancelled
+        assert isinstance(await session.ask(uri, 1, 4), list)
+        assert (await session.status())["queueDepth"] == 0
+    finally:
+        await stop_session(session)
 
 
 async def test_newer_request_supersedes_older_one(server_env, tmp_path, monkeypatch):
@@ -121,13 +128,19 @@ async def test_promoted_adapter_serves_the_next_suggestions(session, tiny_model_
 
 
 async def test_corrupt_adapter_is_refused_and_base_keeps_serving(session):
-    bad = session.home / "adapters" / "broken"
+    await session.suggestion()  # the model is loaded and its start-up adapter check is done
+    adapters = session.home / "adapters"
+    bad = adapters / "broken"
     bad.mkdir(parents=True)
     (bad / "adapter_config.json").write_text("{not json")
-    (session.home / "adapters" / "CURRENT").write_text("broken\n")
-    await asyncio.sleep(1.0)
-    uri, *_ = await session.suggestion()
-    assert (await session.status())["adapter"] == "base"
+    (adapters / ".CURRENT.new").write_text("broken\n")
+    os.replace(adapters / ".CURRENT.new", adapters / "CURRENT")  # promoted as the registry does it
+    # the watcher saw CURRENT change and the server handled it: only then does "base" prove anything
+    status = await session.wait_status(lambda s: s["stats"]["adapter_changes"] >= 1)
+    assert status["stats"]["adapters_refused"] >= 1 and status["adapter"] == "base"
+    uri, line, col, item = await session.suggestion("after.py")
+    rows = await session.wait_rows("select adapter_id from completions where id = ?", [completion_id(item)])
+    assert rows[0]["adapter_id"] == "base"
 
 
 async def test_excluded_file_is_never_stored(session):
@@ -182,12 +195,81 @@ async def test_malformed_json_does_not_crash_the_server(session):
     assert (await session.status())["version"]
 
 
-async def test_telemetry_toggle_stops_logging(session):
-    assert (await session.request("plumline/telemetry", {"enabled": None})).enabled is False
+async def test_telemetry_query_never_changes_the_switch(session):
+    for params in ({}, {"enabled": None}, None):  # asked, as a request, three ways
+        assert (await session.request("plumline/telemetry", params)).enabled is True
+    session.notify("plumline/telemetry", {})  # asked as a notification
+    assert (await session.status())["telemetry"] is True
+    uri, *_ = await session.suggestion("still_on.py")
+    assert await session.wait_rows("select id from completions where uri = ?", [uri])
+
+
+async def test_telemetry_off_stores_nothing_until_turned_on(session):
+    assert (await session.request("plumline/telemetry", {"enabled": False})).enabled is False
     await session.suggestion("off.py")
     assert (await session.request("plumline/telemetry", {"enabled": True})).enabled is True
-    await asyncio.sleep(0.3)
-    assert list(session.store.rows("select id from completions")) == []
+    uri, *_ = await session.suggestion("on.py")
+    await session.wait_rows("select id from completions where uri = ?", [uri])  # written again, in order...
+    assert list(session.store.rows("select id from completions where uri like '%off.py'")) == []  # ...none while off
+
+
+async def test_telemetry_value_that_is_not_a_boolean_is_refused(session):
+    with pytest.raises(JsonRpcException) as refused:
+        await session.request("plumline/telemetry", {"enabled": "off"})
+    assert refused.value.code == -32602 and "true, false or absent" in refused.value.message
+    assert (await session.status())["telemetry"] is True
+
+
+async def test_same_context_in_two_files_gets_a_suggestion_each(session):
+    uri_a, line, col, item_a = await session.suggestion("a.py")
+    uri_b = session.open("b.py", session.texts[uri_a])
+    items = await session.ask(uri_b, line, col)
+    assert items and completion_id(items[0]) != completion_id(item_a)
+    item_b = items[0]
+    session.edit(uri_b, line, col, item_b.insert_text)
+    await session.client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="plumline.accept", arguments=[completion_id(item_b)]))
+    by_file = ("select c.relpath, e.completion_id from events e join completions c on c.id = e.completion_id "
+               "where e.kind = ?")
+    accepted = await session.wait_rows(by_file, ["accepted"])
+    assert [(r["relpath"], r["completion_id"]) for r in accepted] == [("b.py", completion_id(item_b))]
+    persisted = await session.wait_rows(by_file, ["persist"], at_least=2)
+    assert {r["relpath"] for r in persisted} == {"b.py"}  # followed in the file it was accepted in
+
+
+def _editor_dies(session, how: str) -> None:
+    server = session.client._server
+    if how == "pipes close":  # the editor crashed: its ends of the server's stdin and stdout are gone
+        server.stdin.close()
+        server._transport.get_pipe_transport(1).close()
+    else:  # the editor quit without shutdown/exit and terminated its server
+        server.send_signal(signal.SIGTERM)
+
+
+@pytest.mark.parametrize("how", ["pipes close", "SIGTERM"])
+async def test_accept_just_before_the_editor_dies_is_stored(server_env, tmp_path, how):
+    session = await start_session(server_env, tmp_path / "ws")
+    try:
+        uri, line, col, item = await session.suggestion()
+        cid = completion_id(item)
+        await session.wait_rows("select id from completions where id = ?", [cid])
+        # another process holds the store's write lock, so the server's writes queue up behind it
+        blocker = sqlite3.connect(server_env / "plumline.db", isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            session.notify("textDocument/didShowCompletion", {"item": item_json(item)})
+            await session.client.workspace_execute_command_async(
+                T.ExecuteCommandParams(command="plumline.accept", arguments=[cid]))
+            _editor_dies(session, how)
+            await session.wait_log("exiting: recording")  # the server is on its way out, the accept still queued
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await asyncio.wait_for(session.client._server.wait(), 60)
+    finally:
+        await session.client.stop()
+    kinds = [r["kind"] for r in session.store.rows("select kind from events where completion_id = ? order by id", [cid])]
+    assert kinds[-2:] == ["shown", "accepted"]
 
 
 async def test_persistence_follows_the_file_on_disk(server_env, tmp_path, monkeypatch):
