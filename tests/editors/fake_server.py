@@ -106,7 +106,8 @@ def status(ls: FakePlumline, params: Any):
 @server.feature("plumline/telemetry")
 def telemetry(ls: FakePlumline, params: Any):
     enabled = _plain(params).get("enabled") if params is not None else None
-    ls.telemetry = (not ls.telemetry) if enabled is None else bool(enabled)
+    if isinstance(enabled, bool):  # as the real server: set when told, else only report
+        ls.telemetry = enabled
     ls.log("plumline/telemetry", params)
     return {"enabled": ls.telemetry}
 

@@ -62,8 +62,9 @@ def test_extension_builds_and_speaks_protocol(built_extension, fake_server_cmd, 
         "textDocument/inlineCompletion",
         "textDocument/didShowCompletion",
         "workspace/executeCommand",
-        "plumline/telemetry",
-        "plumline/telemetry",
+        "plumline/telemetry",  # asked
+        "plumline/telemetry",  # off
+        "plumline/telemetry",  # on
     ]
 
 

@@ -21,7 +21,13 @@ end, {
 
 vim.api.nvim_create_user_command("PlumlineTelemetry", function(args)
   local arg = args.args
-  plumline().telemetry(arg == "on" and true or arg == "off" and false or nil)
+  local enabled = nil -- no argument: flip
+  if arg == "on" then
+    enabled = true
+  elseif arg == "off" then
+    enabled = false -- (`arg == "off" and false or nil` is nil: Lua's and/or cannot yield false)
+  end
+  plumline().telemetry(enabled)
 end, {
   nargs = "?",
   complete = function()

@@ -173,7 +173,9 @@ test("plumline serve over stdio: capabilities, a completion, shown and accept", 
     const status = parseStatus(await conn.sendRequest(Methods.status, {}));
     report.status = status;
     assert.equal(status.telemetry, true);
-    const off = await conn.sendRequest(Methods.telemetry, { enabled: null });
+    const asked = await conn.sendRequest(Methods.telemetry, { enabled: null });
+    assert.deepEqual(asked, { enabled: true }); // a query never changes the switch
+    const off = await conn.sendRequest(Methods.telemetry, { enabled: false });
     assert.deepEqual(off, { enabled: false });
     const on = await conn.sendRequest(Methods.telemetry, { enabled: true });
     assert.deepEqual(on, { enabled: true });

@@ -698,13 +698,28 @@ local function any_client(bufnr)
 end
 
 --- Ask the server to turn suggestion logging on, off, or (nil) flip it. Calls back with the result.
+--- The server only sets what it is told; flipping asks for the state first, then sends the opposite.
 function M.telemetry(enabled, callback)
   local client = any_client(api.nvim_get_current_buf())
   if not client then
     vim.notify("plumline: no server is running for this buffer", vim.log.levels.WARN)
     return
   end
-  local params = { enabled = enabled == nil and vim.NIL or enabled }
+  if enabled == nil then
+    client_request(client, "plumline/telemetry", vim.empty_dict(), function(err, result)
+      if err or type(result) ~= "table" then
+        local why = err and (err.message or vim.inspect(err)) or ("unexpected answer " .. vim.inspect(result))
+        vim.notify("plumline: telemetry: " .. why, vim.log.levels.ERROR)
+        if callback then
+          callback(err, result)
+        end
+      else
+        M.telemetry(not result.enabled, callback)
+      end
+    end)
+    return
+  end
+  local params = { enabled = enabled }
   client_request(client, "plumline/telemetry", params, function(err, result)
     if err or type(result) ~= "table" then
       local why = err and (err.message or vim.inspect(err)) or ("unexpected answer " .. vim.inspect(result))
