@@ -89,5 +89,13 @@ def test_missing_model_folder_says_what_to_do(plumline_home, tmp_path):
 
 def test_doctor_reports_each_part(tiny_env):
     result = plumline("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr  # nothing required is missing here (CI has bwrap)
     for name in ("python", "torch", "model", "bubblewrap", "sandbox", "store"):
         assert name in result.stdout
+
+
+def test_doctor_exits_1_when_something_required_is_missing(tiny_env, tmp_path):
+    (tmp_path / "not-a-model").mkdir()
+    result = plumline("doctor", env={"PLUMLINE_MODEL_NAME": str(tmp_path / "not-a-model"), "COLUMNS": "250"})  # one line a row
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "config.json" in result.stdout  # the row says what to do
