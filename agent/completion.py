@@ -39,9 +39,10 @@ def split_at(text: str, line: int, col: int) -> tuple[str, str]:
     return text[:offset], text[offset:]
 
 
-def load_policy(config: Config, say=print) -> ModelBackend:
-    """The serving policy: the configured base model plus the current adapter, if one was promoted."""
-    backend = load_backend(config.model, config.cache_dir, say=say)
+def load_policy(config: Config, say=print, *, job: str = "sample") -> ModelBackend:
+    """The policy: the configured base model plus the current adapter, if one was promoted, on the
+    engine chosen for ``job`` ("sample" for the loop, "serve" for the editor)."""
+    backend = load_backend(config.model, config.cache_dir, say=say, job=job)
     adapter = current_adapter(config.adapters_dir)
     if adapter.path is not None:
         backend.set_adapter(adapter.path, adapter.id)
@@ -53,7 +54,7 @@ def load_serving_policy(config: Config, say=print) -> ModelBackend:
     best-of-N under the reward model when ``model.rerank_n`` > 1 (``agent.models.rerank``)."""
     from agent.models.rerank import load_reranker
 
-    return load_reranker(load_policy(config, say=say), config, config.adapters_dir, say=say)
+    return load_reranker(load_policy(config, say=say, job="serve"), config, config.adapters_dir, say=say)
 
 
 def log_completion(store: Store | None, privacy: PrivacyConfig, completion: Completion, *, source: str,

@@ -39,7 +39,7 @@ def test_environment_overrides_file(plumline_home, tmp_path, monkeypatch):
     [
         ('[sandbox]\nbackend = "vm"\n', "sandbox.backend"),
         ('[sandbox]\nworkers = "many"\n', "sandbox.workers"),
-        ('[model]\nbackend = "onnx"\n', "allowed: transformers, vllm"),
+        ('[model]\nbackend = "onnx"\n', "allowed: auto, transformers, llamacpp, vllm"),
         ('[model]\nnmae = "x"\n', "unknown key(s) nmae"),
         ('[modle]\nname = "x"\n', "unknown table(s) modle"),
         ("[model\nname=", "cannot parse config file"),

@@ -3,7 +3,7 @@ LoRA config, common arguments). Nothing here trains; ``trainer.runs.train`` does
 
 TRL defaults we change, and why:
 
-* ``bf16`` only on CUDA with bf16 units (TRL turns it on by default; on CPU it is 2-3x slower);
+* ``bf16`` where the base runs in bf16 (CUDA, or a CPU with AMX/AVX-512-BF16; see trainer.model);
 * ``gradient_checkpointing`` only on CUDA (saves memory there; on CPU with small models it only
   costs time);
 * ``logging_steps=1`` and ``logging_nan_inf_filter=False`` so the NaN guard sees every step's real
@@ -25,7 +25,7 @@ def common_args(config, base: Base, output_dir: str, *, max_steps: int | None = 
         output_dir=output_dir, learning_rate=t.learning_rate, per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accum, num_train_epochs=t.epochs, max_steps=steps or -1,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=2, logging_steps=1,
-        report_to=[], disable_tqdm=True, bf16=use_bf16(base.device), gradient_checkpointing=cuda,
+        report_to=[], disable_tqdm=True, bf16=use_bf16(base), gradient_checkpointing=cuda,
         use_cpu=not cuda, seed=0, dataloader_num_workers=0, logging_nan_inf_filter=False,
     )
 

@@ -1,9 +1,10 @@
 """The model side every training method shares: which base, which device and dtype, the LoRA
 config, and continuing from the adapter serving now.
 
-* CPU: fp32 (bf16 is 2-3x slower on CPUs without bf16 units, see DESIGN.md); CUDA: bf16 when
-  supported. Multi-GPU: the same code under ``accelerate launch`` (the Trainer reads the
-  distributed state; we never place the model ourselves then).
+* dtype: ``model.dtype`` as the server resolves it (``agent.models.hardware.choose_dtype``): bf16 on
+  CUDA and on CPUs with AMX/AVX-512-BF16, fp32 elsewhere, so training runs in the serving dtype.
+* Multi-GPU: the same code under ``accelerate launch`` (the Trainer reads the distributed state; we
+  never place the model ourselves then).
 * Continuing: the current adapter is loaded *trainable* (``is_trainable=True``). TRL then keeps a
   frozen copy of it as the DPO/KTO reference, i.e. the reference is the policy that sampled the
   data (on-policy), with no second copy of the base weights. From the base model, TRL's reference
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from agent.adapters import Adapter, AdapterError, base_fingerprint, check_adapter_dir, check_base_model, current_adapter
 from agent.models import resolve_model_path
+from agent.models.hardware import choose_dtype
 from agent.models.prompts import detect_format
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -29,9 +31,10 @@ class Base:
     path: str          # local folder (or hub id) the weights load from
     name: str          # the model as configured (its path), recorded for people to read
     fingerprint: str   # what data and adapters are matched on (agent.adapters.base_fingerprint)
-    fmt: str           # serving prompt format: fim / chat / plain
+    fmt: str           # serving prompt format: fim / chat / plain, or per mode (line=fim;block=chat)
     tokenizer: object
     device: str
+    dtype: str = "float32"  # torch dtype name, resolved from model.dtype and the hardware
 
 
 def load_base(config, say=print) -> Base:
@@ -41,8 +44,9 @@ def load_base(config, say=print) -> Base:
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return Base(path=path, name=path, fingerprint=base_fingerprint(path), fmt=detect_format(tok), tokenizer=tok,
-                device=device_for(config))
+    device = device_for(config)
+    return Base(path=path, name=path, fingerprint=base_fingerprint(path), fmt=detect_format(tok, config.model.prompt_format), tokenizer=tok,
+                device=device, dtype=choose_dtype(config.model.dtype, device).name)
 
 
 def device_for(config) -> str:
@@ -54,10 +58,8 @@ def device_for(config) -> str:
     return want
 
 
-def use_bf16(device: str) -> bool:
-    import torch
-
-    return device == "cuda" and torch.cuda.is_bf16_supported()
+def use_bf16(base: Base) -> bool:
+    return base.dtype == "bfloat16"
 
 
 def lora_config(train, *, task_type: str = "CAUSAL_LM", modules_to_save: list[str] | None = None):
@@ -83,7 +85,7 @@ def policy_model(config, base: Base, parent: Adapter | None):
     import torch
     from transformers import AutoModelForCausalLM
 
-    dtype = torch.bfloat16 if use_bf16(base.device) else torch.float32
+    dtype = getattr(torch, base.dtype)
     model = AutoModelForCausalLM.from_pretrained(base.path, dtype=dtype)
     if parent is None:
         return model, lora_config(config.train)
@@ -100,7 +102,7 @@ def reward_model(config, base: Base):
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    dtype = torch.bfloat16 if use_bf16(base.device) else torch.float32
+    dtype = getattr(torch, base.dtype)
     model = AutoModelForSequenceClassification.from_pretrained(base.path, num_labels=1, dtype=dtype)
     model.config.pad_token_id = base.tokenizer.pad_token_id
     return model, lora_config(config.train, task_type="SEQ_CLS", modules_to_save=["score"])

@@ -1,11 +1,13 @@
 """The policy: a base model plus (optionally) the current LoRA adapter, behind one small interface.
 
-Two backends implement it:
+Three engines implement it; ``agent.models.engines`` picks one per job (editor suggestions, the
+loop's sampling) from a recorded measurement when ``model.backend`` is ``auto``:
 
-* ``transformers`` (default): the model runs in this process, CPU or CUDA.
+* ``llamacpp``: llama-cpp-python in this process, on the embedded model's GGUF (+ GGUF LoRA);
+* ``transformers``: the model runs in this process, CPU or CUDA (+ PEFT LoRA);
 * ``vllm``: an HTTP client for a vLLM OpenAI-compatible server, which serves LoRA adapters by name.
 
-Both offer the same three things:
+All offer the same three things:
 
 * ``complete(ctx)`` – one suggestion for an editor position, trimmed (serving);
 * ``sample(contexts, n, temperature)`` – N trimmed candidates per context in the *serving* prompt
@@ -67,12 +69,12 @@ class ModelBackend(Protocol):
 
 
 def resolve_model_path(config: ModelConfig, cache_dir: Path, say=print) -> str:
-    """'embedded' → the converted SmolLM2 folder (converted on first use); otherwise the local
-    folder or Hugging Face id as given."""
-    if config.name == "embedded":
-        from agent.models.embedded import ensure_embedded
+    """An embedded model ('embedded', 'smollm2') → its transformers folder, dequantized from its GGUF on
+    first use; otherwise the local folder or Hugging Face id as given."""
+    from agent.models.embedded import ensure_embedded, lookup
 
-        return str(ensure_embedded(cache_dir, say=say))
+    if lookup(config.name) is not None:
+        return str(ensure_embedded(cache_dir, say=say, name=config.name))
     path = Path(config.name).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -84,21 +86,38 @@ def resolve_model_path(config: ModelConfig, cache_dir: Path, say=print) -> str:
     return config.name  # a Hugging Face id; transformers resolves it (and may download it)
 
 
-def load_backend(config: ModelConfig, cache_dir: Path, say=print) -> ModelBackend:
-    """Build the configured backend. The model is loaded here, once."""
-    if config.backend == "vllm":
+def load_backend(config: ModelConfig, cache_dir: Path, say=print, *, job: str = "serve") -> ModelBackend:
+    """Build the engine for ``job`` ("serve": editor suggestions; "sample": the loop's candidates),
+    as ``model.backend`` / ``model.sample_backend`` say (``auto``: ``agent.models.engines``).
+    The model is loaded here, once."""
+    from agent.models.engines import choose_engine
+
+    choice = choose_engine(config, cache_dir, job, say=say)
+    if choice.engine == "vllm":
         from agent.models.vllm_backend import VLLMBackend
 
         return VLLMBackend(config, tokenizer_path=resolve_model_path(config, cache_dir, say=say))
+    path = resolve_model_path(config, cache_dir, say=say)
+    if choice.engine == "llamacpp":
+        from agent.models.embedded import assemble, lookup
+        from agent.models.llamacpp_backend import LlamaCppBackend, LlamaCppUnavailable
+
+        model = lookup(config.name)
+        if model is None:
+            raise ValueError(f"model.backend = 'llamacpp' needs an embedded model (a GGUF); model.name = "
+                             f"{config.name!r}. Use model.backend = transformers or auto.")
+        try:
+            return LlamaCppBackend(config, assemble(cache_dir, model, say=say), path)
+        except LlamaCppUnavailable as exc:
+            say(f"{exc}; serving with transformers instead")
     from agent.models.transformers_backend import TransformersBackend
 
-    path = resolve_model_path(config, cache_dir, say=say)
     try:
         return TransformersBackend(config, path)
     except Exception as exc:  # noqa: BLE001 - a damaged cache fails in many ways (OSError, safetensors, json)
-        if config.name != "embedded":
-            raise
-        from agent.models.embedded import ensure_embedded
+        from agent.models.embedded import ensure_embedded, lookup
 
+        if lookup(config.name) is None:
+            raise
         say(f"the converted embedded model in {path} does not load ({type(exc).__name__}); converting it again")
-        return TransformersBackend(config, str(ensure_embedded(cache_dir, say=say, force=True)))
+        return TransformersBackend(config, str(ensure_embedded(cache_dir, say=say, force=True, name=config.name)))

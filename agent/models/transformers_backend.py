@@ -2,7 +2,8 @@
 
 How it is fast enough for an editor on a laptop CPU:
 
-* fp32 weights on CPU (bf16 is 2–3× slower on CPUs without bf16 units), bf16 on CUDA;
+* the dtype follows the hardware (``agent.models.hardware``): bf16 on CUDA and on CPUs with
+  AMX/AVX-512-BF16, fp32 on other CPUs, where bf16 is emulated and 2–3× slower;
 * the serving model is base + current adapter *merged* into one set of weights (no LoRA overhead
   per token); the base is kept for merging the next adapter. ``model.quantize = "int8"`` makes
   decoding ~2× faster on CPU (fewer weight bytes per token) but wrecked SmolLM2-135M's answers in
@@ -32,10 +33,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, Stop
 from agent.adapters import base_fingerprint
 from agent.models import BASE_ADAPTER, Completion
 from agent.models.config import ModelConfig
-from agent.models.prompts import Context, build_prompt, detect_format, postprocess
-
-WINDOW_STEP_LINES = 32  # the prompt window's first line moves in steps of this many lines
-
+from agent.models.quiet import quiet_libraries
+from agent.models.hardware import choose_dtype
+from agent.models.prompts import Context, build_prompt, detect_format, fit_window, postprocess, stop_token_ids
 
 class _Stop(StoppingCriteria):
     """Per-row early stop: the trimmed text is complete, or the request was cancelled."""
@@ -76,7 +76,10 @@ def _quantize_int8(model):
 
 
 class TransformersBackend:
+    engine = "transformers"
+
     def __init__(self, config: ModelConfig, model_path: str):
+        quiet_libraries()
         self.config = config
         self.model_name = model_path
         self.base_fingerprint = base_fingerprint(model_path)
@@ -85,10 +88,8 @@ class TransformersBackend:
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("model.device = 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'")
-        if config.dtype == "auto":
-            dtype = torch.bfloat16 if self.device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-        else:
-            dtype = getattr(torch, config.dtype)
+        self.dtype_choice = choose_dtype(config.dtype, self.device)
+        dtype = getattr(torch, self.dtype_choice.name)
         self.quantized = config.quantize == "int8"
         if config.quantize == "int8" and self.device != "cpu":
             raise RuntimeError("model.quantize = 'int8' works on CPU only; use 'none' on CUDA")
@@ -97,7 +98,8 @@ class TransformersBackend:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"
         self.base = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(self.device).eval()
-        self.prompt_format = detect_format(self.tokenizer)
+        self.prompt_format = detect_format(self.tokenizer, config.prompt_format)
+        self.stop_ids = sorted(stop_token_ids(self.tokenizer))
         self.adapter_id = BASE_ADAPTER
         self.adapter_path: Path | None = None
         self._lock = threading.Lock()
@@ -130,34 +132,7 @@ class TransformersBackend:
     # -- prompts --------------------------------------------------------------------------------
 
     def _truncate(self, ctx: Context) -> Context:
-        """Fit prefix + suffix into the token budget: the end of the prefix (≥ 3/4 of the budget),
-        starting on a line whose number is a multiple of WINDOW_STEP_LINES so the window (and the
-        KV cache) stays put while the user types; the start of the suffix."""
-        budget = self.config.context_tokens
-        count = lambda s: len(self.tokenizer(s, add_special_tokens=False)["input_ids"]) if s else 0  # noqa: E731
-        suffix = ctx.suffix
-        suf_budget = budget // 4
-        if count(suffix) > suf_budget:
-            lines = suffix.split("\n")
-            while len(lines) > 1 and count("\n".join(lines)) > suf_budget:
-                lines = lines[: max(1, len(lines) // 2)]
-            suffix = "\n".join(lines)
-        pre_budget = budget - count(suffix)
-        prefix = ctx.prefix
-        if count(prefix) > pre_budget:
-            lines = prefix.split("\n")
-            sizes = [len(ids) for ids in self.tokenizer([ln + "\n" for ln in lines], add_special_tokens=False)["input_ids"]]
-            total, fit = 0, len(lines)
-            while fit > 0 and total + sizes[fit - 1] <= pre_budget:
-                fit -= 1
-                total += sizes[fit]
-            snapped = -(-fit // WINDOW_STEP_LINES) * WINDOW_STEP_LINES
-            start = snapped if snapped < len(lines) and sum(sizes[snapped:]) >= pre_budget // 2 else fit
-            prefix = "\n".join(lines[start:])
-            while count(prefix) > pre_budget:  # a line longer than the budget, or merges differ: keep the end
-                ids = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
-                prefix = self.tokenizer.decode(ids[-(pre_budget - 1):])
-        return Context(prefix=prefix, suffix=suffix, language=ctx.language, mode=ctx.mode)
+        return fit_window(ctx, self.tokenizer, self.config.context_tokens)
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -180,7 +155,8 @@ class TransformersBackend:
             stop = _Stop(self.tokenizer, ids.shape[1], [ctx], cancel, self.prompt_format)
             out = self.model.generate(
                 ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit,
-                pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([stop]),
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids,
+                stopping_criteria=StoppingCriteriaList([stop]),
                 past_key_values=cache, return_dict_in_generate=True,
                 **self._decoding(self.config.temperature, 0.95),
             )
@@ -220,7 +196,8 @@ class TransformersBackend:
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                pad_token_id=self.tokenizer.pad_token_id, stopping_criteria=StoppingCriteriaList([criteria]),
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids,
+                stopping_criteria=StoppingCriteriaList([criteria]),
                 **self._decoding(temperature, top_p),
             )
         texts = self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)

@@ -27,6 +27,7 @@ from transformers import AutoTokenizer
 from agent.adapters import base_fingerprint
 from agent.models import BASE_ADAPTER, Completion
 from agent.models.config import ModelConfig
+from agent.models.quiet import quiet_libraries
 from agent.models.prompts import Context, build_prompt, detect_format, postprocess
 
 
@@ -36,11 +37,12 @@ class VLLMError(RuntimeError):
 
 class VLLMBackend:
     def __init__(self, config: ModelConfig, tokenizer_path: str):
+        quiet_libraries()
         self.config = config
         self.url = config.vllm_url.rstrip("/")
         self.session = requests.Session()
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-        self.prompt_format = detect_format(self.tokenizer)
+        self.prompt_format = detect_format(self.tokenizer, config.prompt_format)
         self.base_name = config.vllm_model or self._served_model()
         self.model_name = self.base_name
         self.base_fingerprint = base_fingerprint(tokenizer_path)  # the folder the server serves, by design
