@@ -96,7 +96,7 @@ def _check(config, fail) -> None:
     print(json.dumps({
         "model": backend.model_name,
         "adapter": backend.adapter_id,
-        "backend": config.model.backend,
+        "backend": getattr(backend, "engine", None) or config.model.backend,  # what `auto` chose
         "format": getattr(backend, "prompt_format", None),
         "rerank": {"n": backend.n, "rm": backend.rm_id} if hasattr(backend, "rm_id") else None,
         "sandbox": sandbox,

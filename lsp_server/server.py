@@ -343,8 +343,7 @@ class PlumlineServer(LanguageServer):
         call = lambda: log_completion(self.store, self.config.privacy, completion, source="lsp",  # noqa: E731
                                       relpath=relpath, uri=uri, line=line, col=col, language=language)
         try:
-            # shielded: when the event loop ends (the editor went away) the write stays queued for close()
-            return await asyncio.shield(asyncio.wrap_future(self.store_write(call)))
+            return await asyncio.wrap_future(self.store_write(call))
         except Exception as exc:  # a full disk must not stop suggestions
             log.warning("suggestion not recorded: %s", exc)
             return None
@@ -562,7 +561,7 @@ class PlumlineServer(LanguageServer):
         return {
             "model": backend.model_name if backend else ("loading" if self.load_error is None else "unavailable"),
             "adapter": backend.adapter_id if backend else BASE_ADAPTER,
-            "backend": self.config.model.backend,
+            "backend": getattr(backend, "engine", None) or self.config.model.backend,  # what `auto` chose
             "queueDepth": self._queued,
             "telemetry": self.telemetry,
             "version": VERSION,
