@@ -269,6 +269,26 @@ def render(console: Console, adapters: list[AdapterFigures], loop: LoopFigures) 
         console.print(t)
 
 
+START_HINT = "Use `plumline serve` from your editor (see docs/editors.md), or run `plumline demo`."
+
+
+def empty_loop() -> LoopFigures:
+    """The loop's figures for a store that holds nothing: every count zero."""
+    return LoopFigures({}, {}, {}, 0, [0] * 10, 0, [], [], {})
+
+
+def is_empty(adapters: list[AdapterFigures], loop: LoopFigures) -> bool:
+    return not adapters and not loop.tasks_by_status and not loop.train_runs
+
+
+def _json(config, adapters: list[AdapterFigures], loop: LoopFigures, message: str | None) -> dict:
+    """`plumline stats --json`: the same keys whether or not anything was recorded; ``message`` says
+    what to do when ``empty`` is true (else null)."""
+    return {"adapters": [asdict(a) for a in adapters], "loop": asdict(loop), "empty": is_empty(adapters, loop),
+            "message": message,
+            "store": str(config.store_path)}
+
+
 def stats(
     since: str = typer.Option(None, "--since", help="only records newer than this: 7d, 12h, 30m or 2026-11-01"),
     adapter: str = typer.Option(None, "--adapter", help="only this adapter id ('base' for the base model)"),
@@ -289,18 +309,23 @@ def stats(
         fail(str(exc))
     console = Console()
     if not config.store_path.exists():
+        if as_json:  # a script reading the figures gets figures: all zero, and the advice as a field
+            print(json.dumps(_json(config, [], empty_loop(), f"nothing recorded yet ({config.store_path} does not "
+                                   f"exist). {START_HINT}"), default=str))
+            return
         fail(f"nothing recorded yet ({config.store_path} does not exist). Use `plumline serve` from your editor, "
              "or run `plumline demo` to fill the store with one learning cycle.", code=1)
     store = Store(config.store_path)
     adapters = adapter_figures(store, start, adapter)
     loop = loop_figures(store, start)
-    empty = not adapters and not loop.tasks_by_status and not loop.train_runs
+    empty = is_empty(adapters, loop)
+    message = ("Nothing recorded yet" + (" in that window" if since or adapter else "") + ". " + START_HINT
+               if empty else None)
     if as_json:
-        print(json.dumps({"adapters": [asdict(a) for a in adapters], "loop": asdict(loop), "empty": empty}, default=str))
+        print(json.dumps(_json(config, adapters, loop, message), default=str))
         return
     if empty:
-        console.print("Nothing recorded yet" + (" in that window" if since or adapter else "") +
-                      ". Use `plumline serve` from your editor (see docs/editors.md), or run `plumline demo`.")
+        console.print(message)
         return
     render(console, adapters, loop)
     if plot_path:

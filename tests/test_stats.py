@@ -84,3 +84,17 @@ def test_bad_since_is_explained(plumline_home):
     out = plumline("stats", "--since", "last tuesday")
     assert out.returncode == 2
     assert "7d" in out.stderr
+
+
+def test_json_on_an_empty_store_is_valid_json_with_zero_counts(plumline_home):
+    """A script that reads `plumline stats --json` works before anything is recorded: no store file
+    yet, then an empty one. Exit 0, zero counts, and a message saying how to get data."""
+    for _ in ("no file", "empty file"):
+        out = plumline("stats", "--json")
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["empty"] is True and data["adapters"] == []
+        assert data["loop"]["candidates"] == 0 and data["loop"]["pairs"] == 0
+        assert sum(data["loop"]["pass_rate_histogram"]) == 0
+        assert "plumline demo" in data["message"]
+        Store(plumline_home / "plumline.db").close()
