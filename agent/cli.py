@@ -191,6 +191,9 @@ _register_commands()
 
 
 def main() -> None:
+    from agent.models.quiet import quiet_libraries
+
+    quiet_libraries()  # first: the libraries read their switches when imported (PLUMLINE_VERBOSE=1 keeps all)
     try:
         app()
     except KeyboardInterrupt:
