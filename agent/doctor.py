@@ -31,16 +31,20 @@ def _model(config: Config) -> list[Check]:
                                 "optional: a CUDA build of torch, or a vLLM server (model.backend = vllm)"))
     except ImportError:
         checks.append(Check("torch", False, "not installed", "pip install torch==2.13.0 (CPU) before plumline"))
-    if config.model.name == "embedded":
-        from agent.models.embedded import EmbeddedModelMissing, cache_folder, gguf_path, is_converted
+    from agent.models.embedded import EmbeddedModelMissing, cache_folder, gguf_file, is_converted, lookup
 
+    embedded = lookup(config.model.name)
+    if embedded is not None:
         try:
-            gguf_path()
-            folder = cache_folder(config.cache_dir)
-            state = "converted, loads in <1 s" if is_converted(folder) else "not converted yet (first use converts it, ~30 s)"
-            checks.append(Check("model", True, f"embedded SmolLM2-135M-Instruct: {state}"))
+            gguf = gguf_file(config.cache_dir, embedded)
+            have = gguf.exists() and gguf.stat().st_size == embedded.size
+            where = (f"GGUF {gguf} ({embedded.size / 2**20:,.0f} MiB, sha256 {embedded.sha256[:16]}…)" if have else
+                     f"GGUF not assembled yet: the first use assembles it from {len(embedded.parts)} packages into {gguf}")
+            folder = cache_folder(config.cache_dir, embedded)
+            state = "dequantized checkpoint ready" if is_converted(folder) else "not dequantized yet (first use, about a minute)"
+            checks.append(Check("model", True, f"{embedded.title} (embedded, model.name = {config.model.name!r}); {where}; {state}"))
         except EmbeddedModelMissing as exc:
-            checks.append(Check("model", False, "embedded model package missing", str(exc)))
+            checks.append(Check("model", False, f"embedded {embedded.title}: packages missing or damaged", str(exc)))
     else:
         from pathlib import Path
 
@@ -50,6 +54,7 @@ def _model(config: Config) -> list[Check]:
             checks.append(Check("model", ok, f"local folder {p}", "" if ok else "the folder needs config.json (a transformers model)"))
         else:
             checks.append(Check("model", None, f"Hugging Face id {config.model.name!r} (downloaded on first use)"))
+    checks.extend(_engines(config))
     if config.model.backend == "vllm":
         import requests
 
@@ -61,6 +66,41 @@ def _model(config: Config) -> list[Check]:
         except Exception as exc:  # noqa: BLE001 - any failure means unreachable
             checks.append(Check("vLLM server", False, f"{config.model.vllm_url} unreachable ({type(exc).__name__})",
                                 "start it: vllm serve <model> --enable-lora (see README), or set model.backend = transformers"))
+    return checks
+
+
+def _engines(config: Config) -> list[Check]:
+    """The dtype and, per job, the engine: as configured, or as measured and recorded for auto."""
+    from agent.models.engines import JOBS, llamacpp_blocker, recorded
+    from agent.models.hardware import choose_dtype
+
+    checks = []
+    try:
+        import torch
+
+        device = "cuda" if config.model.device == "cuda" or (config.model.device == "auto" and torch.cuda.is_available()) else "cpu"
+        dtype = choose_dtype(config.model.dtype, device)
+        checks.append(Check("dtype", True, f"{dtype.name} on {device}: {dtype.reason}"))
+    except ImportError:
+        pass
+    blocker = llamacpp_blocker(config.model, config.cache_dir)
+    checks.append(Check("llama.cpp", True if blocker is None else None, "usable" if blocker is None else blocker,
+                        "" if blocker is None else "rm .venv/.plumline-bootstrap && scripts/bootstrap rebuilds it"))
+    from agent.models.embedded import lookup
+
+    embedded = lookup(config.model.name)
+    for job in JOBS:
+        requested = config.model.backend if job == "serve" else config.model.sample_backend
+        if requested != "auto":
+            checks.append(Check(f"engine ({job})", True, f"{requested} (set in config)"))
+            continue
+        known = recorded(config.cache_dir, embedded.key, job) if embedded and blocker is None else None
+        if known:
+            checks.append(Check(f"engine ({job})", True, f"{known.engine}: {known.reason}"))
+        elif blocker is not None or embedded is None:
+            checks.append(Check(f"engine ({job})", True, "transformers (llama.cpp unavailable)"))
+        else:
+            checks.append(Check(f"engine ({job})", None, "auto: not measured yet; the first use measures both engines (about a minute)"))
     return checks
 
 

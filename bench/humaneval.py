@@ -18,6 +18,7 @@ loses nothing. Writes ``bench/results/humaneval.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -46,12 +47,12 @@ def generate(name: str, engine: str, tasks: list, state: dict, save) -> tuple[li
     from rich.progress import Progress
 
     from agent.config import load_config
-    from agent.models import ModelConfig, load_backend
+    from agent.models import load_backend
     from agent.sample import task_context
 
     config = load_config()
     done = state.setdefault(name, {}).setdefault("completions", {})
-    model_cfg = ModelConfig(name=name, backend=engine, sample_backend=engine)
+    model_cfg = dataclasses.replace(config.model, name=name, backend=engine, sample_backend=engine)
     backend = load_backend(model_cfg, config.cache_dir, say=lambda m: print(m, file=sys.stderr), job="sample")
     info = {"engine": getattr(backend, "engine", engine), "format": backend.prompt_format,
             "dtype": getattr(getattr(backend, "dtype_choice", None), "name", "gguf q4_k_m")}

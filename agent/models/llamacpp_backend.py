@@ -95,9 +95,9 @@ class LlamaCppBackend:
         The new context is built outside the lock; the request in flight finishes on the old one."""
         lora = None
         if path is not None:
-            from agent.models.gguf_lora import ensure_lora_gguf
+            from agent.models.gguf_lora import adapter_gguf
 
-            lora = ensure_lora_gguf(Path(path), self.gguf)  # raises LoraExportError (a RuntimeError)
+            lora = adapter_gguf(Path(path), self.gguf)  # raises LoraExportError (a RuntimeError)
         llm = self._load(lora)
         with self._lock:
             old, self.llm = self.llm, llm
