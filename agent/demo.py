@@ -61,6 +61,87 @@ def _last_gate(store, since: float) -> dict | None:
     return row
 
 
+# -- the report: a table a person reads in five seconds, one sentence, then the reasons ----------------
+
+WIDTH = 80  # the table and the paragraphs fit an 80-column terminal
+
+
+@dataclasses.dataclass
+class CycleReport:
+    """One cycle as the demo reports it: the gate's held-out figures, a one- or two-word decision,
+    and the long reason (shown below the table, never inside it)."""
+
+    cycle: int
+    decision: str                  # "promoted" | "rejected" | "no adapter" | "skipped" | "failed"
+    reason: str                    # the gate's or the cycle's own words, in full
+    minutes: float
+    before: float | None = None    # held-out greedy pass@1 of the serving policy
+    after: float | None = None     # ... of the candidate adapter (None: no candidate was judged)
+    won: int | None = None         # held-out tasks the candidate solved and the serving policy did not
+    lost: int | None = None
+    tasks: int | None = None       # held-out tasks judged
+    p: float | None = None         # the gate's one-sided p-value for "the candidate is better"
+
+
+def cycle_report(cycle: int, result, gate: dict | None, seconds: float, serving=None) -> CycleReport:
+    """A cycle's report from its nightly result, the gate decision it recorded (if any) and, when no
+    candidate reached the gate, the serving policy's held-out score (``trainer.gate.SuiteScore``)."""
+    minutes = seconds / 60
+    held = (gate or {}).get("metrics", {}).get("heldout") or {}
+    if held:
+        return CycleReport(cycle, "promoted" if gate["decision"] == "promote" else "rejected", gate["reason"],
+                           minutes, held["current_pass1"], held["candidate_pass1"], held["wins"], held["losses"],
+                           held["tasks"], held["p_improve"])
+    decision = {"failed": "failed", "skipped": "skipped"}.get(result.status, "no adapter")  # done: train was empty
+    if serving is not None:
+        return CycleReport(cycle, decision, result.message, minutes, before=serving.pass1(),
+                           tasks=len(serving.task_ids))
+    return CycleReport(cycle, decision, result.message, minutes)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def summary_sentence(reports: list[CycleReport]) -> str:
+    """What changed and what to do next, in plain words, for the last cycle."""
+    last = reports[-1]
+    if last.decision == "promoted":
+        return (f"The new adapter solved {last.won} held-out problem(s) the old model missed and lost {last.lost}, "
+                f"so held-out pass@1 went from {_pct(last.before)} to {_pct(last.after)}; it now serves your "
+                "editor. Next: use it, and watch `plumline stats`.")
+    if last.decision == "rejected":
+        return (f"The new adapter moved held-out pass@1 from {_pct(last.before)} to {_pct(last.after)}, not enough "
+                "to trust, so the model that served before stays. Next: give the loop more to learn from, "
+                "`plumline demo --tasks 80` or `--cycles 2`.")
+    if last.decision == "no adapter":
+        return ("No adapter was trained: the cycle found too few preference pairs, so nothing changed"
+                + (f" (held-out pass@1 stays {_pct(last.before)})" if last.before is not None else "")
+                + ". Next: `plumline demo --tasks 80` or `--cycles 2`, which give it more problems.")
+    if last.decision == "skipped":
+        return "The cycle did not run (the reason is below); run the same command again when that is cleared."
+    return "The cycle failed before it finished (the reason is below); fix that and run the same command again: finished work is kept."
+
+
+def render_report(console: Console, reports: list[CycleReport]) -> None:
+    """The table (80 columns at most), one sentence, then each cycle's reason as a paragraph."""
+    from rich.text import Text
+
+    width = min(console.width, WIDTH)
+    table = Table(title="held-out pass@1 (HumanEval's own tests, never trained on)")
+    for col in ("cycle", "before", "after", "tasks won/lost", "p", "decision", "min"):
+        table.add_column(col, justify="left" if col == "decision" else "right", no_wrap=True)
+    for r in reports:
+        won_lost = f"+{r.won} / -{r.lost} of {r.tasks}" if r.won is not None else (f"of {r.tasks}" if r.tasks else "-")
+        table.add_row(str(r.cycle), _pct(r.before), _pct(r.after), won_lost, "-" if r.p is None else f"{r.p:.2g}",
+                      r.decision, f"{r.minutes:.1f}")
+    console.print(table, width=width)
+    console.print(Text(summary_sentence(reports), style="bold"), width=width)
+    console.print()
+    for r in reports:
+        console.print(Text(f"Cycle {r.cycle}, {r.decision}: {r.reason}"), width=width)
+
+
 def demo(
     quick: bool = typer.Option(False, "--quick", help="a few minutes: 16 tasks, 8 samples each, 2 training steps"),
     tasks: int = typer.Option(None, "--tasks", help="HumanEval problems to use (half train, half held-out); default 40"),
@@ -81,6 +162,12 @@ def demo(
 
     from agent.cli import config_or_exit, fail
     from agent.loop_cli import _RichReporter
+
+    class _QuietReporter(_RichReporter):
+        def note(self, message):
+            if not message.startswith("nightly "):  # the cycle's last word: the report below says it
+                super().note(message)
+
     from agent.stats import adapter_figures, loop_figures, plot
     from agent.store import Store, StoreError
     from agent.tasks import humaneval_path, import_path
@@ -108,7 +195,7 @@ def demo(
         fail(str(exc))
     started = time.time()
     console.print(f"[bold]plumline demo[/bold]: {budget.tasks} HumanEval problems, {budget.samples} samples each, "
-                  f"{budget.steps} DPO steps per cycle, {cycles} cycle(s); sandbox: {backend}")
+                  f"{budget.steps} DPO steps, {cycles} cycle(s); sandbox: {backend}")
     summary = import_path(store, humaneval_path(), heldout_fraction=heldout_fraction, seed=seed, limit=budget.tasks)
     console.print(f"import: {summary.added} new task(s) {summary.splits or ''}, {summary.duplicates} already there")
     results = []
@@ -117,28 +204,19 @@ def demo(
         t0 = time.time()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
-            reporter = _RichReporter(progress)
+            reporter = _QuietReporter(progress)
             result = run_nightly(run_config, store, train_kwargs={"max_steps": budget.steps}, check_power=False,
                                  say=reporter.note, reporter=reporter, low_priority=False)  # someone is watching
         results.append((result, _last_gate(store, t0), time.time() - t0))
         if result.status == "failed":
             break
-    table = Table(title="plumline demo: held-out pass@1 (HumanEval's own tests, never trained on)")
-    for col in ("cycle", "before", "after", "tasks won/lost", "p", "decision", "minutes"):
-        table.add_column(col, justify="right" if col != "decision" else "left", overflow="fold")
+    reports = []
     for k, (result, gate, seconds) in enumerate(results, 1):
-        held = (gate or {}).get("metrics", {}).get("heldout") or {}
-        if held:
-            table.add_row(str(k), f"{held['current_pass1']:.1%}", f"{held['candidate_pass1']:.1%}",
-                          f"+{held['wins']} / -{held['losses']} of {held['tasks']}", f"{held['p_improve']:.3g}",
-                          f"{gate['decision']}: {gate['reason']}", f"{seconds / 60:.1f}")
-        else:  # no candidate reached the gate: still show where the serving policy stands
-            now = score_serving(run_config, store, say=console.print) if result.status != "failed" else None
-            before = f"{now.pass1():.1%}" if now else "-"
-            table.add_row(str(k), before, "-", f"of {len(now.task_ids)}" if now else "-", "-",
-                          f"no adapter: {result.status}: {result.message} (the demo: try --tasks 80 or --cycles 2)",
-                          f"{seconds / 60:.1f}")
-    console.print(table)
+        serving = None
+        if not ((gate or {}).get("metrics", {}).get("heldout")) and result.status != "failed":
+            serving = score_serving(run_config, store, say=console.print)  # no candidate: where the policy stands
+        reports.append(cycle_report(k, result, gate, seconds, serving))
+    render_report(console, reports)
     png = plot(config.home / "demo.png", adapter_figures(store), loop_figures(store))
     console.print(f"plot: {png}   details: plumline stats   total: {(time.time() - started) / 60:.1f} min")
     if any(r.status == "failed" for r, _g, _s in results):
