@@ -17,7 +17,15 @@ Stages, each a function you can run alone, each committing as it goes:
                   each (batched; every row records adapter and decoding);
 5. ``execute``    unscored samples × tests through the sandbox batch API; verdicts, agreement
                   validation (oracle-less tasks) and pass rates written per task in one transaction;
-6. ``pair``       ACECODER pairs per (task, adapter) from synthesized-test pass rates.
+6. ``pair``       preference pairs per (task, adapter) from synthesized-test pass rates, under
+                  the pair rule of ``train.method`` (``agent.pairs.pair_rule_for``: PLUM's for
+                  plum and rpo, else ACECODER's), from mixed-outcome tasks only.
+
+Pass rates come from the one grader the GRPO reward and the gate use too: the valid synthesized
+tests of ``agent.execute.valid_tests``, weighted by ``agent.execute.test_weight``.
+
+Sampling is seeded (``train.seed`` and the serving adapter, ``sampling_seed``), so a rerun on the
+same machine and engine draws the same candidates; the seed is in ``RunCounts.sample_seed``.
 
 Why it is safe to interrupt: every stage picks its work from what the store says is not done
 (task status, missing samples for this adapter, ``pass_rate IS NULL``), and writes each unit of
@@ -35,8 +43,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from agent.execute import as_test_case, pass_rate
-from agent.pairs import PairRule, build_pairs, grpo_groups, training_samples, write_pairs
+from agent.execute import as_test_case, pass_rate, test_weight, valid_tests
+from agent.pairs import build_pairs, grpo_groups, pair_rule_for, training_samples, write_pairs
 from agent.sample import program_for, sample_candidates
 from agent.store import Store
 from agent.synth import (Synthesized, dedupe, docstring_tests, policy_tests, teacher_tests,
@@ -74,6 +82,7 @@ class RunCounts:
     scored: int = 0
     verdicts: int = 0
     pairs: int = 0
+    sample_seed: int | None = None
     interrupted: bool = False
     error: str = ""
     seconds: float = 0.0
@@ -276,6 +285,27 @@ def _mutants(sandbox_get, c, with_oracle: list[dict], tests: dict, by_task: dict
 
 # ---------------------------------------------------------------- 4. sample
 
+def sampling_seed(seed: int, adapter_id: str) -> int:
+    """The seed candidates of ``adapter_id`` are drawn with: fixed by ``train.seed``, different per
+    adapter (so each cycle's policy gets fresh draws, and a rerun the same ones)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{adapter_id}".encode()).digest()[:4], "big") % 2**31
+
+
+def seed_sampling(seed: int) -> None:
+    """Seed every random source an in-process engine samples from (Python's and, once loaded,
+    torch's on every device). Engines in another process (vLLM) draw from their own seeds."""
+    import random
+    import sys
+
+    random.seed(seed)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.manual_seed(seed)
+
+
 def sample(store: Store, config, policy, *, limit: int | None = None, reporter: Reporter | None = None) -> int:
     """Candidates for ready training tasks that have none from the serving adapter yet."""
     c = config.collect
@@ -286,6 +316,7 @@ def sample(store: Store, config, policy, *, limit: int | None = None, reporter: 
         + (f" limit {int(limit)}" if limit else ""), [policy.adapter_id]))
     if not tasks:
         return 0
+    seed_sampling(sampling_seed(config.train.seed, policy.adapter_id))
     tick = reporter.stage(f"sampling {c.samples_per_task} candidates per task", len(tasks))
     sample_candidates(policy, tasks, c.samples_per_task, c.temperature, store=store, progress=tick,
                       batch_rows=c.batch_rows)
@@ -349,7 +380,10 @@ def execute(store: Store, config, sandbox_get, *, reporter: Reporter | None = No
                             tests[i] = {**tests[i], "valid": int(chk.valid), "weight": chk.weight}
                             store.db["tests"].update(tests[i]["id"], {"valid": int(chk.valid), "reason": chk.reason or None,
                                                                       "weight": chk.weight})
-                valid = [i for i in synth if tests[i]["valid"] == 1]
+                # the one grader: the tests and weights valid_tests gives, as the gate and GRPO use
+                scoring = valid_tests(store, [t["id"]])[t["id"]]
+                position = {r["id"]: i for i, r in enumerate(tests)}
+                valid = [position[r["id"]] for r in scoring if r["id"] in position]
                 for s in samples:
                     vs = first[s["id"]]
                     for r, v in zip(tests, vs):
@@ -358,7 +392,7 @@ def execute(store: Store, config, sandbox_get, *, reporter: Reporter | None = No
                                                      "backend": getattr(sandbox_get(), "name", None),
                                                      "created_at": time.time()}, ignore=True)
                         verdicts_n += 1
-                    rate = pass_rate([vs[i] for i in valid], [float(tests[i]["weight"] or 1.0) for i in valid])
+                    rate = pass_rate([vs[i] for i in valid], [test_weight(r) for r in scoring if r["id"] in position])
                     store.db["samples"].update(s["id"], {"pass_rate": rate, "n_tests": len(valid)})
                     scored += 1
                 if len(valid) < c.min_valid_tests:
@@ -372,8 +406,9 @@ def execute(store: Store, config, sandbox_get, *, reporter: Reporter | None = No
 # ---------------------------------------------------------------- 6. pair
 
 def pair(store: Store, config, adapter_id: str | None = None) -> int:
-    """ACECODER pairs from the scored samples of ready training tasks; returns how many are new."""
-    return write_pairs(store, build_pairs(training_samples(store, adapter_id), PairRule.from_config(config.collect)))
+    """Pairs under the configured rule (``pair_rule_for``) from the scored samples of ready training
+    tasks with mixed outcomes; returns how many are new."""
+    return write_pairs(store, build_pairs(training_samples(store, adapter_id), pair_rule_for(config)))
 
 
 # ---------------------------------------------------------------- the whole run
@@ -406,6 +441,7 @@ def collect(store: Store, config, *, policy=None, sandbox=None, limit: int | Non
             counts.tasks_skipped += sk
             if store.db.execute("select count(*) from tasks where status = 'ready' and split = 'train'").fetchone()[0]:
                 counts.samples = sample(store, config, policy_get(), limit=limit, reporter=reporter)
+                counts.sample_seed = sampling_seed(config.train.seed, policy_get().adapter_id) if counts.samples else None
             counts.scored, counts.verdicts, sk = execute(store, config, sandbox_get, reporter=reporter)
             counts.tasks_skipped += sk
             counts.pairs = pair(store, config)

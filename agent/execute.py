@@ -48,6 +48,16 @@ def pass_rate(verdicts: Sequence[Verdict], weights: Sequence[float] | None = Non
     return sum(w for v, w in scored if v.status == "passed") / total
 
 
+def test_weight(test) -> float:
+    """A test's weight in a pass rate: its stored weight (CodeT agreement for an oracle-less task,
+    1.0 once an oracle validated it), or 1.0 for a test given as an assert or without a weight.
+    ``collect.execute`` (pass rates, hence pairs and RFT selection) and ``score_candidates`` (the
+    GRPO reward and the gate) both weigh tests with this, so they score a candidate alike."""
+    if isinstance(test, dict) and test.get("weight") is not None:
+        return float(test["weight"])
+    return 1.0
+
+
 def run_verdicts(sandbox, items: list[tuple[str, list[TestCase]]], *, limits: Limits | None = None,
                  progress: Callable[[int, int], None] | None = None) -> list[list[Verdict]]:
     """``sandbox.run_batch``; a test that could not be parsed never reaches it."""
@@ -85,9 +95,7 @@ def score_candidates(sandbox, tasks: list[dict], candidates: list[list[str]], te
     backend = getattr(sandbox, "name", None)
     for (ti, ci), verdicts in zip(index, results):
         parsed = parsed_by_task[ti]
-        weights = [float(t.get("weight") or 0.0) if isinstance(t, dict) and t.get("weight") is not None else 1.0
-                   for t, _ in parsed]
-        rates[ti][ci] = pass_rate(verdicts, weights)
+        rates[ti][ci] = pass_rate(verdicts, [test_weight(t) for t, _ in parsed])
         if store is not None and sample_ids is not None:
             sid = sample_ids[ti][ci]
             with store.atomic():

@@ -1,6 +1,6 @@
 """The trainer's commands, registered on the `plumline` app (a thin shell over the library):
 
-    plumline train [--method dpo|grpo|rm|kto] [--max-steps N]    a candidate adapter from the store
+    plumline train [--method dpo|plum|rpo|rft|grpo|offpolicy|rm|kto] [--max-steps N]   a candidate adapter
     plumline eval ADAPTER [--promote]                             the gate: candidate vs current
     plumline adapters list|promote|rollback|check                 the registry
     plumline nightly                                              collect -> train -> gate -> promote
@@ -45,19 +45,23 @@ def _fingerprint(config) -> str | None:
 
 
 def train_cmd(
-    method: str = typer.Option(None, "--method", "-m", help="dpo (default from config), grpo, rm or kto"),
+    method: str = typer.Option(None, "--method", "-m", help="update rule (default: train.method): dpo (ACECODER pairs), "
+                               "plum (PLUM pairs), rpo (PLUM pairs + NLL), rft (SFT on passing samples), grpo, "
+                               "offpolicy (the control: reference solution as chosen), rm or kto"),
     max_steps: int = typer.Option(None, "--max-steps", help="stop after N optimizer steps (overrides train.max_steps)"),
     all_data: bool = typer.Option(False, "--all-data", help="also use data sampled from earlier adapters (off-policy)"),
 ) -> None:
     """Train a candidate LoRA adapter on the store's data (not promoted: see `plumline eval`).
 
+    Every update rule learns only from tasks whose samples have mixed outcomes (some pass every
+    valid test, some do not); with too little data for the rule it says so and trains nothing.
     Uses only data sampled from the adapter serving now unless --all-data. An interrupted run
     (Ctrl-C, a kill) resumes from its last checkpoint the next time. Several GPUs: the same command
     under `accelerate launch --multi_gpu --num_processes N -m agent.cli train ...`; the main
     process writes the store and the adapter and reports.
 
     Example:
-        plumline train --method dpo --max-steps 50
+        plumline train --method rpo --max-steps 50
     """
     from agent.cli import fail
     from trainer.config import METHODS
@@ -67,6 +71,8 @@ def train_cmd(
     config = _config()
     if method and method not in METHODS:
         fail(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    if method:
+        config.train.method = method  # the run's resolved config, as recorded, names the rule it used
     if all_data:
         config.train.on_policy_only = False
     store = _store(config)
@@ -258,6 +264,7 @@ def adapters_check() -> None:
 
 def nightly_cmd(
     force: bool = typer.Option(False, "--force", help="run even on battery power"),
+    method: str = typer.Option(None, "--method", "-m", help="update rule for tonight (default: train.method); see `plumline train --help`"),
 ) -> None:
     """One unattended cycle: collect -> train -> gate -> promote (or discard), then a live check.
 
@@ -267,9 +274,15 @@ def nightly_cmd(
     Example:
         plumline nightly
     """
+    from agent.cli import fail
+    from trainer.config import METHODS
     from trainer.nightly import run_nightly
 
     config = _config()
+    if method and method not in METHODS:
+        fail(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    if method:
+        config.train.method = method
     result = run_nightly(config, _store(config), check_power=not force, say=lambda m: console.print(m))
     raise typer.Exit(1 if result.status == "failed" else 0)
 

@@ -9,13 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-METHODS = ("dpo", "grpo", "rm", "kto")
+# The update rules the learning benchmark compares (DESIGN rule 3), then the off-policy control, then
+# the two that are not policy updates from execution feedback (a reward model; KTO on IDE signals).
+UPDATE_RULES = ("dpo", "plum", "rpo", "rft", "grpo")
+METHODS = UPDATE_RULES + ("offpolicy", "rm", "kto")
+METHOD_HELP = {
+    "dpo": "DPO on ACECODER's pairs (chosen >= collect.chosen_min, gap >= collect.gap_min, rejected > collect.rejected_min)",
+    "plum": "DPO on PLUM's pairs (chosen passes every valid test, rejected fails at least one)",
+    "rpo": "PLUM's pairs, DPO plus train.rpo_alpha x NLL on the chosen answer (iterative RPO)",
+    "rft": "SFT on the samples that pass every valid test, deduplicated, train.rft_max_per_task per task (ReST-EM)",
+    "grpo": "GRPO with the execution reward (train.grpo_reward) on mixed-outcome tasks",
+    "offpolicy": "the off-policy control: DPO with the task's reference solution as chosen, a failing sample as rejected",
+    "rm": "a Bradley-Terry reward model on ACECODER's pairs (never serves)",
+    "kto": "KTO on the editor's kept vs dismissed suggestions",
+}
 GRPO_REWARDS = ("pass_rate", "all_pass")
 
 
 @dataclass
 class TrainConfig:
-    method: str = field(default="dpo", metadata={"help": f"one of {', '.join(METHODS)}"})
+    method: str = field(default="dpo", metadata={"help": f"update rule, one of {', '.join(METHODS)} (docs/trainer.md); "
+                                                          "the default awaits the learning benchmark (bench/learning.py)"})
+    seed: int = field(default=0, metadata={"help": "seed of the loop's sampling, the LoRA initialization and the data order (recorded with each run)"})
     learning_rate: float = field(default=1e-4, metadata={"help": "LoRA learning rate"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the dataset"})
@@ -27,12 +42,14 @@ class TrainConfig:
     max_length: int = field(default=1024, metadata={"help": "longest prompt+response in tokens (lower it on out-of-memory)"})
     beta: float = field(default=0.1, metadata={"help": "DPO/KTO beta: how far the adapter may move from the reference"})
     min_examples: int = field(default=8, metadata={"help": "fewer pairs/prompts/examples than this: say so and do not train"})
+    rpo_alpha: float = field(default=1.0, metadata={"help": "rpo: weight of the NLL term on the chosen answer (TRL loss_type sigmoid+sft)"})
+    rft_max_per_task: int = field(default=4, metadata={"help": "rft: most distinct passing samples kept per task"})
     on_policy_only: bool = field(default=True, metadata={"help": "train only on data sampled from the adapter serving now (design rule 1)"})
     save_steps: int = field(default=50, metadata={"help": "checkpoint every this many steps (an interrupted run resumes from the last one)"})
     rm_margin: bool = field(default=True, metadata={"help": "reward model: use the pass-rate gap as the Bradley-Terry margin"})
     rm_center_coef: float = field(default=0.01, metadata={"help": "reward model: center_rewards_coefficient (0 = off)"})
     grpo_generations: int = field(default=8, metadata={"help": "GRPO: completions sampled per prompt (the group)"})
-    grpo_reward: str = field(default="pass_rate", metadata={"help": f"GRPO execution reward: one of {', '.join(GRPO_REWARDS)}"})
+    grpo_reward: str = field(default="all_pass", metadata={"help": f"GRPO execution reward: one of {', '.join(GRPO_REWARDS)} (all_pass: 1 when every valid test passes)"})
     grpo_max_new_tokens: int = field(default=256, metadata={"help": "GRPO: longest completion sampled, tokens"})
     use_vllm: bool = field(default=False, metadata={"help": "GRPO: generate with vLLM (colocate) when a GPU and vllm are present"})
     # -- gate ---------------------------------------------------------------------------------------
@@ -61,8 +78,12 @@ class TrainConfig:
             raise ValueError(f"train.grpo_generations must be >= 2 (a group needs two completions), got {self.grpo_generations}")
         if not 0 < self.gate_alpha < 1 or not 0 < self.rollback_alpha < 1:
             raise ValueError("train.gate_alpha and train.rollback_alpha must lie in (0, 1)")
-        if self.max_steps < 0 or self.save_steps < 1 or self.grad_accum < 1 or self.min_examples < 1:
-            raise ValueError("train.max_steps must be >= 0; save_steps, grad_accum and min_examples >= 1")
+        if self.max_steps < 0 or self.save_steps < 1 or self.grad_accum < 1:
+            raise ValueError("train.max_steps must be >= 0; save_steps and grad_accum >= 1")
+        if self.min_examples < 1:
+            raise ValueError(f"train.min_examples must be >= 1, got {self.min_examples}")
+        if self.rpo_alpha < 0 or self.rft_max_per_task < 1:
+            raise ValueError("train.rpo_alpha must be >= 0 and train.rft_max_per_task >= 1")
         hh, _, mm = self.nightly_at.partition(":")
         if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
             raise ValueError(f"train.nightly_at must be HH:MM, got {self.nightly_at!r}")

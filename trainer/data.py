@@ -1,13 +1,22 @@
 """Datasets from the store, in the *serving* prompt format (design rule 1).
 
-What: one builder per training method, all sharing the same row selection and formatting:
+What: one builder per update rule, all sharing the same row selection and formatting:
 
-* ``dpo`` / ``rm``: preference pairs (``pairs`` → ``samples``), as ``prompt``/``chosen``/``rejected``
-  strings (plus ``margin`` = pass-rate gap for the reward model);
+* ``dpo`` / ``rm`` (ACECODER's pairs), ``plum`` / ``rpo`` (PLUM's pairs): preference pairs
+  (``pairs`` → ``samples``) that follow the method's pair rule (``agent.pairs.pair_rule_for``), as
+  ``prompt``/``chosen``/``rejected`` strings (plus ``margin`` = pass-rate gap for the reward model);
+* ``rft``: ``prompt``/``completion``: the on-policy samples that pass every valid test,
+  deduplicated, capped per task (``agent.pairs.rft_examples``);
+* ``offpolicy`` (the control): ``prompt``/``chosen``/``rejected`` with the task's reference
+  solution as chosen and a failing on-policy sample as rejected (``agent.pairs.failing_samples``);
 * ``grpo``: prompts of training tasks with validated tests, with their ``task_id`` so the execution
-  reward can find the tests; tasks whose on-policy samples all scored the same are skipped (rule 3);
+  reward can find the tests;
 * ``kto``: unpaired IDE signals: an accepted suggestion that persisted is desirable, a dismissed one
   is not.
+
+Every rule learns only from tasks with mixed outcomes (DESIGN rule 3): a task whose samples all
+pass, or all fail, is left out, and the counts go with the run (``DataWindow.outcomes``) and with
+the message when there is too little to train on.
 
 Why the formatting matters: the prompt is exactly what ``build_prompt`` gives the serving model for a
 task (``Context(prefix=task prompt, mode="block")``), and the response is exactly what the model
@@ -39,14 +48,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent.adapters import base_fingerprint, same_base
+from agent.execute import valid_tests
 from agent.models.prompts import Context, build_prompt, postprocess
+from agent.pairs import PairRule, failing_samples, mixed_groups, outcomes, rft_examples, training_samples
 from agent.sample import program_for, task_context  # the data loop's definitions, shared
+from agent.tasks import EVAL_SOURCES
 
 # Tests from these sources are ground truth for evaluation only (HumanEval's own tests): they never
 # score anything that is trained on. Tasks are kept out of training by their split ("heldout"), not
 # by where they came from: HumanEval's train-split tasks are fair training data with plumline's own
 # synthesized tests, exactly like a user's functions.
-EVAL_ONLY_SOURCES = ("humaneval",)
+EVAL_ONLY_SOURCES = EVAL_SOURCES
 
 
 class EmptyDataset(RuntimeError):
@@ -77,8 +89,9 @@ class DataWindow:
     tasks: int
     first_at: float | None = None
     last_at: float | None = None
-    ids: list = field(default_factory=list, repr=False)  # pair ids / task ids / completion ids
+    ids: list = field(default_factory=list, repr=False)  # pair ids / sample ids / task ids / completion ids
     dropped: dict = field(default_factory=dict)
+    outcomes: dict = field(default_factory=dict)  # the serving adapter's tasks: mixed / all_pass / all_fail
 
     def summary(self) -> dict:
         d = asdict(self)
@@ -115,10 +128,14 @@ def prompt_for(task: dict, tokenizer, fmt: str) -> str:
 
 # -- row selection ---------------------------------------------------------------------------------
 
-def _say_empty(method: str, got: int, need: int, dropped: dict, hint: str) -> EmptyDataset:
+def _say_empty(method: str, got: int, need: int, dropped: dict, hint: str, tasks: dict | None = None) -> EmptyDataset:
     why = ", ".join(f"{n} {reason}" for reason, n in dropped.items() if n) or "nothing was dropped"
+    left = ""
+    if tasks:
+        left = (f"; tasks with mixed outcomes: {tasks.get('mixed', 0)} (left out of every rule: "
+                f"{tasks.get('all_pass', 0)} whose samples all pass, {tasks.get('all_fail', 0)} whose samples all fail)")
     return EmptyDataset(f"{method}: {got} usable example(s), at least {need} needed (train.min_examples); "
-                        f"dropped: {why}. {hint}")
+                        f"dropped: {why}{left}. Nothing was trained. {hint}")
 
 
 OTHER_BASE = "from another base model"
@@ -151,11 +168,16 @@ class BaseFilter:
         return OTHER_BASE
 
 
+NOT_MIXED = "from tasks whose samples all pass or all fail"
+OTHER_RULE = "made under another pair rule"
+OTHER_ADAPTER = "from another adapter (train.on_policy_only)"
+
+
 def preference_rows(store, *, adapter_id: str, base: str | None, on_policy_only: bool = True,
-                    only: list | None = None) -> tuple[list[dict], dict]:
+                    only: list | None = None, rule: PairRule | None = None) -> tuple[list[dict], dict]:
     """Pairs joined with their samples and tasks, filtered by the rules above; ``base`` is the
-    fingerprint of the base model (None: any); ``only``: a run's snapshot of pair ids. Returns
-    (rows, dropped)."""
+    fingerprint of the base model (None: any); ``only``: a run's snapshot of pair ids; ``rule``:
+    keep only pairs that follow it, from mixed-outcome tasks. Returns (rows, dropped)."""
     rows = list(store.rows(
         """select p.id as pair_id, p.task_id, p.chosen_rate, p.rejected_rate, p.adapter_id, p.created_at,
                   c.completion as chosen, r.completion as rejected, c.model as model,
@@ -165,43 +187,61 @@ def preference_rows(store, *, adapter_id: str, base: str | None, on_policy_only:
            from pairs p join samples c on c.id = p.chosen_id join samples r on r.id = p.rejected_id
                 join tasks t on t.id = p.task_id
            order by p.id"""))
-    dropped = {"from held-out tasks": 0, OTHER_BASE: 0, GONE_BASE: 0, "from another adapter (train.on_policy_only)": 0}
+    dropped = {"from held-out tasks": 0, OTHER_BASE: 0, GONE_BASE: 0, OTHER_ADAPTER: 0, OTHER_RULE: 0, NOT_MIXED: 0}
     bases = BaseFilter(base)
     kept = []
     wanted = set(only) if only is not None else None
+    mixed = outcomes(training_samples(store)).mixed if rule is not None and wanted is None else set()
     for row in rows:
         if wanted is not None and row["pair_id"] not in wanted:
             continue
         foreign = (bases.reason(row["chosen_base"], row["model"])
                    or bases.reason(row["rejected_base"], row["rejected_model"]))
+        selecting = wanted is None  # a snapshot was selected when its run started: only the hard rules apply
         if row["split"] == "heldout":
             dropped["from held-out tasks"] += 1
         elif foreign:
             dropped[foreign] += 1
-        elif wanted is None and on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
-            dropped["from another adapter (train.on_policy_only)"] += 1
+        elif selecting and on_policy_only and (row["adapter_id"] or row["chosen_adapter"]) != adapter_id:
+            dropped[OTHER_ADAPTER] += 1
+        elif selecting and rule is not None and not rule.admits(row["chosen_rate"], row["rejected_rate"]):
+            dropped[OTHER_RULE] += 1
+        elif selecting and rule is not None and (row["task_id"], row["chosen_adapter"]) not in mixed:
+            dropped[NOT_MIXED] += 1
         else:
             kept.append(row)
     return (kept if only is None else _restrict(kept, "pair_id", only)), dropped
 
 
-def _window(method: str, adapter_id: str, rows: list[dict], id_key: str, dropped: dict) -> DataWindow:
+def _window(method: str, adapter_id: str, rows: list[dict], id_key: str, dropped: dict,
+            tasks: dict | None = None) -> DataWindow:
     times = [r["created_at"] for r in rows if r.get("created_at")]
     return DataWindow(method, adapter_id, len(rows), len({r.get("task_id") for r in rows}),
                       min(times) if times else None, max(times) if times else None,
-                      [r[id_key] for r in rows], {k: v for k, v in dropped.items() if v})
+                      [r[id_key] for r in rows], {k: v for k, v in dropped.items() if v}, dict(tasks or {}))
+
+
+def task_outcomes(store, adapter_id: str) -> dict:
+    """The serving adapter's training tasks by outcome of their samples (mixed / all_pass / all_fail)."""
+    return outcomes(training_samples(store, adapter_id)).counts()
+
+
+PAIR_METHODS = ("dpo", "plum", "rpo", "rm")  # the methods that train on stored pairs
+COLLECT_HINT = "Use the editor for a while, or run `plumline tasks import` and `plumline collect`."
 
 
 def preference_dataset(store, tokenizer, fmt: str, *, method: str, adapter_id: str, base: str | None,
-                       on_policy_only: bool, min_examples: int, margin: bool = False, only: list | None = None):
-    """DPO / reward-model dataset: prompt, chosen, rejected (+ margin). Raises EmptyDataset
-    (SnapshotChanged when ``only`` cannot be rebuilt)."""
+                       on_policy_only: bool, min_examples: int, margin: bool = False, only: list | None = None,
+                       rule: PairRule | None = None):
+    """DPO / RPO / reward-model dataset: prompt, chosen, rejected (+ margin), from the pairs that
+    follow ``rule``. Raises EmptyDataset (SnapshotChanged when ``only`` cannot be rebuilt)."""
     from datasets import Dataset
 
-    rows, dropped = preference_rows(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only, only=only)
+    rows, dropped = preference_rows(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only, only=only,
+                                    rule=rule)
+    tasks = task_outcomes(store, adapter_id)
     if len(rows) < min_examples:
-        raise _say_empty(method, len(rows), min_examples, dropped,
-                         "Use the editor for a while, or run `plumline tasks import` and `plumline collect`.")
+        raise _say_empty(method, len(rows), min_examples, dropped, COLLECT_HINT, tasks)
     records = []
     for r in rows:
         ctx = task_context(r)
@@ -210,7 +250,87 @@ def preference_dataset(store, tokenizer, fmt: str, *, method: str, adapter_id: s
         if margin:
             rec["margin"] = float(r["chosen_rate"] - r["rejected_rate"])
         records.append(rec)
-    return Dataset.from_list(records), _window(method, adapter_id, rows, "pair_id", dropped)
+    return Dataset.from_list(records), _window(method, adapter_id, rows, "pair_id", dropped, tasks)
+
+
+def policy_samples(store, *, adapter_id: str, base: str | None, on_policy_only: bool = True,
+                   only: list | None = None) -> tuple[list[dict], dict]:
+    """Scored samples of ready train tasks that may be trained on: from this base model, and (when
+    selecting, with ``on_policy_only``) from the adapter serving now; ``only``: a run's snapshot of
+    sample ids. Returns (samples, dropped)."""
+    dropped = {OTHER_BASE: 0, GONE_BASE: 0, OTHER_ADAPTER: 0}
+    bases = BaseFilter(base)
+    wanted = set(only) if only is not None else None
+    kept = []
+    for s in training_samples(store, None if (wanted is not None or not on_policy_only) else adapter_id):
+        if wanted is not None and s["id"] not in wanted:
+            continue
+        foreign = bases.reason(s["base_fingerprint"], s["model"])
+        if foreign:
+            dropped[foreign] += 1
+        else:
+            kept.append(s)
+    return kept, dropped
+
+
+def _tasks_of(store, samples: list[dict]) -> dict[str, dict]:
+    return {tid: store.get("tasks", tid) for tid in dict.fromkeys(s["task_id"] for s in samples)}
+
+
+def rft_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None, on_policy_only: bool,
+                min_examples: int, max_per_task: int, only: list | None = None):
+    """RFT (rejection-sampling fine-tuning): prompt, completion = an on-policy sample that passes
+    every valid test (``agent.pairs.rft_examples``). Raises EmptyDataset (SnapshotChanged when
+    ``only``, a run's sample ids, cannot be rebuilt)."""
+    from datasets import Dataset
+
+    samples, dropped = policy_samples(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only, only=only)
+    tasks = task_outcomes(store, adapter_id)
+    chosen = _restrict(samples, "id", only) if only is not None else rft_examples(samples, max_per_task)[0]
+    if len(chosen) < min_examples:
+        raise _say_empty("rft", len(chosen), min_examples, dropped, COLLECT_HINT, tasks)
+    by_task = _tasks_of(store, chosen)
+    records = []
+    for s in chosen:
+        ctx = task_context(by_task[s["task_id"]])
+        records.append({"prompt": build_prompt(ctx, tokenizer, fmt), "completion": response_for(ctx, s["completion"], fmt)})
+    return Dataset.from_list(records), _window("rft", adapter_id, chosen, "id", dropped, tasks)
+
+
+def reference_body(task: dict) -> str | None:
+    """The task's reference solution as a completion (its oracle after the prompt), or None."""
+    oracle, prefix = task.get("oracle") or "", task_context(task).prefix
+    if not oracle.startswith(prefix) or not oracle[len(prefix):].strip():
+        return None
+    return oracle[len(prefix):].rstrip("\n")
+
+
+def offpolicy_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None, on_policy_only: bool,
+                      min_examples: int, max_per_task: int, only: list | None = None):
+    """The off-policy control (PLUM's comparison): prompt, chosen = the task's reference solution
+    (never sampled from any policy), rejected = a failing on-policy sample
+    (``agent.pairs.failing_samples``), on the same mixed-outcome tasks the other rules use. Raises
+    EmptyDataset (SnapshotChanged when ``only``, a run's rejected sample ids, cannot be rebuilt)."""
+    from datasets import Dataset
+
+    samples, dropped = policy_samples(store, adapter_id=adapter_id, base=base, on_policy_only=on_policy_only, only=only)
+    tasks = task_outcomes(store, adapter_id)
+    rejected = _restrict(samples, "id", only) if only is not None else failing_samples(samples, max_per_task)[0]
+    by_task = _tasks_of(store, rejected)
+    no_reference = [s for s in rejected if reference_body(by_task[s["task_id"]]) is None]
+    if no_reference and only is not None:
+        raise SnapshotChanged(f"{len(no_reference)} of its examples' tasks lost their reference solution")
+    dropped["from tasks without a reference solution"] = len(no_reference)
+    rejected = [s for s in rejected if s not in no_reference]
+    if len(rejected) < min_examples:
+        raise _say_empty("offpolicy", len(rejected), min_examples, dropped, COLLECT_HINT, tasks)
+    records = []
+    for s in rejected:
+        task = by_task[s["task_id"]]
+        ctx = task_context(task)
+        records.append({"prompt": build_prompt(ctx, tokenizer, fmt), "chosen": response_for(ctx, reference_body(task), fmt),
+                        "rejected": response_for(ctx, s["completion"], fmt)})
+    return Dataset.from_list(records), _window("offpolicy", adapter_id, rejected, "id", dropped, tasks)
 
 
 def has_signal(rates: list[float]) -> bool:
@@ -224,46 +344,37 @@ def task_tests(store, task_id: str, *, sources: tuple[str, ...] | None = None) -
     return [r["code"] for r in store.rows(sql, [task_id]) if sources is None or r["source"] in sources]
 
 
-def training_tests(store, task_id: str) -> list[str]:
-    """The validated tests that may score training data: every source except the eval-only ones."""
-    sql = "select code, source from tests where task_id = ? and valid = 1 order by id"
-    return [r["code"] for r in store.rows(sql, [task_id]) if r["source"] not in EVAL_ONLY_SOURCES]
-
-
 def grpo_dataset(store, tokenizer, fmt: str, *, adapter_id: str, min_examples: int, min_tests: int = 5,
-                 only: list | None = None):
-    """GRPO prompts: train-split tasks with ≥ ``min_tests`` validated tests, minus tasks whose
-    on-policy samples all scored the same (zero-variance groups). Raises EmptyDataset
-    (SnapshotChanged when ``only``, a run's task ids, cannot be rebuilt)."""
+                 base: str | None = None, only: list | None = None):
+    """GRPO prompts: train tasks with ≥ ``min_tests`` valid synthesized tests (the ones the reward
+    runs, ``agent.execute.valid_tests``) whose samples from the serving adapter have mixed outcomes
+    (``agent.pairs.mixed_groups``): GRPO's group advantage is zero on the others. Raises
+    EmptyDataset (SnapshotChanged when ``only``, a run's task ids, cannot be rebuilt)."""
     from datasets import Dataset
 
-    tasks = list(store.rows("select * from tasks where coalesce(split, 'train') = 'train' order by created_at, id"))
-    dropped = {f"with < {min_tests} valid tests": 0, "zero-variance groups": 0}
+    few = f"with < {min_tests} valid tests"
+    dropped = {few: 0}
+    tasks = task_outcomes(store, adapter_id)
+    if only is not None:
+        candidates = [t for t in (store.get("tasks", tid) for tid in only) if t and t.get("split") == "train"]
+    else:
+        samples, dropped_samples = policy_samples(store, adapter_id=adapter_id, base=base)
+        dropped.update(dropped_samples)
+        groups = mixed_groups(samples)[0]
+        candidates = [store.get("tasks", tid) for tid in dict.fromkeys(t for t, _a in groups)]
     kept = []
-    wanted = set(only) if only is not None else None
-    for t in tasks:
-        if wanted is not None and t["id"] not in wanted:
-            continue
-        if len(training_tests(store, t["id"])) < min_tests:
-            dropped[f"with < {min_tests} valid tests"] += 1
-            continue
-        if wanted is not None:
+    for t in candidates:
+        if len(valid_tests(store, [t["id"]])[t["id"]]) < min_tests:
+            dropped[few] += 1
+        else:
             kept.append({**t, "task_id": t["id"]})
-            continue
-        rates = [r["pass_rate"] for r in store.rows(
-            "select pass_rate from samples where task_id = ? and adapter_id = ? and pass_rate is not null",
-            [t["id"], adapter_id])]
-        if rates and not has_signal(rates):
-            dropped["zero-variance groups"] += 1
-            continue
-        kept.append({**t, "task_id": t["id"]})
     if only is not None:
         kept = _restrict(kept, "task_id", only)
     if len(kept) < min_examples:
         raise _say_empty("grpo", len(kept), min_examples, dropped,
-                         "GRPO needs tasks with validated tests; run `plumline collect` first.")
+                         "GRPO needs tasks with validated tests and mixed outcomes; run `plumline collect` first.", tasks)
     ds = Dataset.from_list([{"prompt": prompt_for(t, tokenizer, fmt), "task_id": t["id"]} for t in kept])
-    return ds, _window("grpo", adapter_id, kept, "task_id", dropped)
+    return ds, _window("grpo", adapter_id, kept, "task_id", dropped, tasks)
 
 
 def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None, on_policy_only: bool,
@@ -314,7 +425,7 @@ def kto_dataset(store, tokenizer, fmt: str, *, adapter_id: str, base: str | None
 
 def mark_used(store, window: DataWindow, run_id: str) -> None:
     """Record which run consumed which pairs (pairs.used_by)."""
-    if window.method not in ("dpo", "rm") or not window.ids:
+    if window.method not in PAIR_METHODS or not window.ids:
         return
     with store.atomic():
         for pid in window.ids:

@@ -15,7 +15,11 @@ What is measured, for the current adapter and the candidate, on two suites of th
 Per task: greedy pass@1 (one greedy completion passes every test), and from ``gate_samples``
 samples at the loop's temperature, pass@1 and pass@k (unbiased estimator, Chen et al. 2021).
 Completions are made exactly as serving makes them, and graded by ``trainer.rewards.Grader``, the
-same grader as the GRPO reward.
+same grader as the GRPO reward, pairs and RFT selection ("passes" is ``agent.pairs.passes_all``).
+Sampling is seeded with ``train.seed`` before each adapter is scored, so both draw from the same
+random stream (common random numbers: less noise in the difference). The per-task outcomes of
+both adapters are stored with the decision (``GateDecision.scores``), so a benchmark can pair any
+two adapters' figures without scoring them again.
 
 The statistics are paired, task by task, on greedy outcomes: of the tasks where the two adapters
 disagree, ``wins`` the candidate solves and ``losses`` it does not. Exact McNemar (one-sided
@@ -37,9 +41,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent.adapters import Adapter, AdapterError, check_adapter_dir, check_base_model, current_adapter
+from agent.execute import valid_tests
 from agent.models import BASE_ADAPTER
+from agent.pairs import passes_all
 from agent.store import now
-from trainer.data import EVAL_ONLY_SOURCES, task_context, task_tests
+from trainer.data import task_context
 
 
 # -- statistics (pure) -------------------------------------------------------------------------------
@@ -90,9 +96,17 @@ class SuiteScore:
         return sum(self.greedy) / len(self.greedy) if self.greedy else 0.0
 
     def pass_k(self, k: int) -> float | None:
-        if not self.n or not self.correct:
+        if not self.n or not self.correct or k > self.n:
             return None
         return sum(pass_at_k(self.n, c, k) for c in self.correct) / len(self.correct)
+
+    def per_task_pass_k(self, k: int) -> list[float]:
+        """pass@k of each task (unbiased estimator), in ``task_ids`` order; empty without samples."""
+        return [pass_at_k(self.n, c, k) for c in self.correct] if self.n and k <= self.n else []
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SuiteScore":
+        return cls(d["adapter_id"], list(d["task_ids"]), list(d["greedy"]), list(d.get("correct") or []), d.get("n") or 0)
 
 
 @dataclass
@@ -155,11 +169,24 @@ class GateDecision:
     guard: Comparison | None = None
     id: int | None = None
     suites: dict = field(default_factory=dict)  # which tasks judged, which were left out and why
+    scores: dict = field(default_factory=dict)  # held-out per-task outcomes: {"current": SuiteScore, "candidate": ...}
 
     def figures(self) -> dict:
         return {"heldout": asdict(self.heldout) if self.heldout else None,
                 "guard": asdict(self.guard) if self.guard else None,
-                "suites": self.suites}
+                "suites": self.suites,
+                "scores": {k: asdict(v) for k, v in self.scores.items()}}
+
+
+def decision_scores(store, decision_id: int) -> dict[str, SuiteScore]:
+    """The held-out per-task outcomes a stored decision scored: {"current": ..., "candidate": ...}."""
+    import json
+
+    row = store.get("gate_decisions", decision_id)
+    if row is None:
+        raise KeyError(f"no gate decision {decision_id}")
+    metrics = json.loads(row["metrics"] or "{}")
+    return {k: SuiteScore.from_dict(v) for k, v in (metrics.get("scores") or {}).items()}
 
 
 # -- scoring ----------------------------------------------------------------------------------------
@@ -193,8 +220,8 @@ def heldout_suite(store, *, limit: int, min_tests: int) -> HeldoutSuite:
     held-out task is counted in ``left_out`` under the reason it cannot judge."""
     suite = HeldoutSuite([])
     for t in store.rows("select * from tasks where split = 'heldout' order by created_at, id"):
-        valid = task_tests(store, t["id"])
-        if task_tests(store, t["id"], sources=EVAL_ONLY_SOURCES) or len(valid) >= min_tests:
+        valid = valid_tests(store, [t["id"]])[t["id"]]
+        if valid_tests(store, [t["id"]], ground_truth=True)[t["id"]] or len(valid) >= min_tests:
             if len(suite.tasks) < limit:
                 suite.tasks.append(t)
                 continue
@@ -274,7 +301,7 @@ def guard_suite(store, sandbox, *, limit: int, timeout_s: float = 2.0, data: Pat
                 fresh.append(d)
             elif row["split"] != GUARD_SPLIT:
                 pass_over(f"{row['split']} tasks")
-            elif task_tests(store, row["id"], sources=EVAL_ONLY_SOURCES):
+            elif valid_tests(store, [row["id"]], ground_truth=True)[row["id"]]:
                 suite.tasks.append(row)
             else:
                 pass_over("without a test its canonical solution passes")
@@ -311,18 +338,24 @@ def guard_tasks(store, sandbox, *, limit: int, timeout_s: float = 2.0) -> list[d
     return guard_suite(store, sandbox, limit=limit, timeout_s=timeout_s).tasks
 
 
-def score_suite(policy, grader, tasks: list[dict], *, samples: int, temperature: float) -> SuiteScore:
-    """Greedy + sampled completions from ``policy`` (as served), graded by ``grader``."""
+def score_suite(policy, grader, tasks: list[dict], *, samples: int, temperature: float,
+                seed: int | None = None) -> SuiteScore:
+    """Greedy + sampled completions from ``policy`` (as served), graded by ``grader``; sampling
+    seeded with ``seed`` (``agent.collect.seed_sampling``) when given."""
+    from agent.collect import seed_sampling
+
     contexts = [task_context(t) for t in tasks]
     ids = [t["id"] for t in tasks]
     greedy = [c[0] for c in policy.sample(contexts, 1, temperature=0.0)] if tasks else []
     rates = grader.score(ids, greedy)
-    score = SuiteScore(policy.adapter_id, ids, [int(r is not None and r >= 1.0) for r in rates])
+    score = SuiteScore(policy.adapter_id, ids, [int(passes_all(r)) for r in rates])
     if samples > 0 and tasks:
+        if seed is not None:
+            seed_sampling(seed)
         sampled = policy.sample(contexts, samples, temperature=temperature)
         flat_ids = [tid for tid in ids for _ in range(samples)]
         flat_rates = grader.score(flat_ids, [s for group in sampled for s in group])
-        score.correct = [sum(int(r is not None and r >= 1.0) for r in flat_rates[i * samples:(i + 1) * samples])
+        score.correct = [sum(int(passes_all(r)) for r in flat_rates[i * samples:(i + 1) * samples])
                          for i in range(len(ids))]
         score.n = samples
     return score
@@ -379,13 +412,13 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
         suites["guard"] = guard.report()
         fmt = getattr(policy, "prompt_format", "chat")
         held_grader = Grader(store, sandbox, fmt=fmt)
-        guard_grader = Grader(store, sandbox, fmt=fmt, test_sources=EVAL_ONLY_SOURCES)
+        guard_grader = Grader(store, sandbox, fmt=fmt, ground_truth=True)
         scores = {}
         for label, adapter in (("current", current), ("candidate", candidate)):
             say(f"gate: scoring {label} adapter {adapter.id} on {len(held.tasks)} held-out + {len(guard.tasks)} HumanEval tasks")
             policy.set_adapter(adapter.path, adapter.id)
             scores[label] = (score_suite(policy, held_grader, held.tasks, samples=t.gate_samples,
-                                         temperature=config.collect.temperature),
+                                         temperature=config.collect.temperature, seed=t.seed),
                              score_suite(policy, guard_grader, guard.tasks, samples=0, temperature=0.0)
                              if guard.tasks else None)
     finally:
@@ -396,7 +429,8 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
     held_cmp = compare("heldout", scores["current"][0], scores["candidate"][0])
     guard_cmp = compare("humaneval", scores["current"][1], scores["candidate"][1]) if guard.tasks else None
     verdict, reason = decide(held_cmp, guard_cmp, alpha=t.gate_alpha, min_delta=t.gate_min_delta)
-    return record(store, GateDecision(candidate_id, current.id, verdict, reason, held_cmp, guard_cmp, suites=suites))
+    return record(store, GateDecision(candidate_id, current.id, verdict, reason, held_cmp, guard_cmp, suites=suites,
+                                      scores={"current": scores["current"][0], "candidate": scores["candidate"][0]}))
 
 
 def no_heldout_reason(held: HeldoutSuite) -> str:
@@ -406,9 +440,10 @@ def no_heldout_reason(held: HeldoutSuite) -> str:
             + (f"; held-out tasks that cannot judge: {left}" if left else ""))
 
 
-def score_serving(config, store, *, say=print) -> SuiteScore | None:
-    """Held-out greedy pass@1 of the adapter serving now, scored exactly as the gate scores it
-    (None when there are no held-out tasks). For a report when no candidate reached the gate."""
+def score_serving(config, store, *, samples: int = 0, say=print) -> SuiteScore | None:
+    """Held-out greedy pass@1 of the adapter serving now (and, with ``samples``, sampled outcomes
+    at the loop's temperature), scored exactly as the gate scores it (None when there are no
+    held-out tasks). For a report when no candidate reached the gate, and a benchmark's base."""
     from agent.completion import load_policy
     from sandbox import open_sandbox
     from trainer.rewards import Grader
@@ -420,5 +455,5 @@ def score_serving(config, store, *, say=print) -> SuiteScore | None:
     with open_sandbox(config.sandbox) as sandbox:
         say(f"scoring the serving adapter {policy.adapter_id} on {len(held)} held-out tasks")
         return score_suite(policy, Grader(store, sandbox, fmt=getattr(policy, "prompt_format", "chat")), held,
-                           samples=0, temperature=0.0)
+                           samples=samples, temperature=config.collect.temperature, seed=config.train.seed)
 

@@ -1,5 +1,16 @@
 """One small builder per method: a TRL config + trainer from the shared pieces (dataset, model,
-LoRA config, common arguments). Nothing here trains; ``trainer.runs.train`` does, for all four.
+LoRA config, common arguments). Nothing here trains; ``trainer.runs.train`` does, for all of them.
+
+The update rules (``trainer.config.METHOD_HELP``) differ in their data (``trainer.data``) and their
+loss, which is TRL's in every case:
+
+* dpo, plum, offpolicy: DPO's sigmoid loss (``DPOTrainer``) on pairs;
+* rpo: DPO plus ``train.rpo_alpha`` x the NLL of the chosen answer (TRL's ``loss_type=["sigmoid",
+  "sft"]``, the iterative RPO objective of Pang et al.; TRL 1.x replaced ``rpo_alpha`` by this);
+* rft: SFT (``SFTTrainer``) on prompt/completion, the loss on the completion only;
+* grpo: ``GRPOTrainer``: TRL samples the group (the rollout), ``trainer.rewards`` scores it (the
+  reward), TRL's clipped objective is the loss and its optimizer step the update;
+* rm, kto: ``RewardTrainer`` and ``KTOTrainer``.
 
 TRL defaults we change, and why:
 
@@ -9,7 +20,9 @@ TRL defaults we change, and why:
 * ``logging_steps=1`` and ``logging_nan_inf_filter=False`` so the NaN guard sees every step's real
   loss (the filter would log a NaN loss as the running mean, 0.0 at step 1);
 * ``disable_tqdm`` because ``trainer.progress`` draws one bar with ETA for every method;
-* ``report_to=[]``: nothing leaves the machine.
+* ``report_to=[]``: nothing leaves the machine;
+* ``seed`` and ``data_seed`` = ``train.seed`` (the data order); ``trainer.runs`` seeds the LoRA
+  initialization with it too, before the trainer wraps the model.
 """
 
 from __future__ import annotations
@@ -26,17 +39,34 @@ def common_args(config, base: Base, output_dir: str, *, max_steps: int | None = 
         gradient_accumulation_steps=t.grad_accum, num_train_epochs=t.epochs, max_steps=steps or -1,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=2, logging_steps=1,
         report_to=[], disable_tqdm=True, bf16=use_bf16(base), gradient_checkpointing=cuda,
-        use_cpu=not cuda, seed=0, dataloader_num_workers=0, logging_nan_inf_filter=False,
+        use_cpu=not cuda, seed=t.seed, data_seed=t.seed, dataloader_num_workers=0, logging_nan_inf_filter=False,
     )
 
 
-def dpo_trainer(config, base: Base, parent, dataset, args: dict, callbacks: list, **_):
-    """PLUM's on-policy DPO: sigmoid loss on (chosen, rejected) pairs, LoRA on the policy."""
+def dpo_loss(config, method: str) -> dict:
+    """DPOConfig's loss settings for ``method``: the sigmoid loss, plus NLL on chosen for rpo."""
+    if method == "rpo":
+        return dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, config.train.rpo_alpha])
+    return dict(loss_type=["sigmoid"])
+
+
+def dpo_trainer(config, base: Base, parent, dataset, args: dict, callbacks: list, *, method: str = "dpo", **_):
+    """DPO on (chosen, rejected) pairs, LoRA on the policy; rpo adds the NLL term (``dpo_loss``)."""
     from trl import DPOConfig, DPOTrainer
 
     model, peft_config = policy_model(config, base, parent)
-    cfg = DPOConfig(**args, beta=config.train.beta, max_length=config.train.max_length)
+    cfg = DPOConfig(**args, beta=config.train.beta, max_length=config.train.max_length, **dpo_loss(config, method))
     return DPOTrainer(model=model, args=cfg, train_dataset=dataset, processing_class=base.tokenizer,
+                      peft_config=peft_config, callbacks=callbacks)
+
+
+def rft_trainer(config, base: Base, parent, dataset, args: dict, callbacks: list, **_):
+    """Rejection-sampling fine-tuning: SFT on the passing samples, the loss on the completion only."""
+    from trl import SFTConfig, SFTTrainer
+
+    model, peft_config = policy_model(config, base, parent)
+    cfg = SFTConfig(**args, max_length=config.train.max_length, completion_only_loss=True, packing=False)
+    return SFTTrainer(model=model, args=cfg, train_dataset=dataset, processing_class=base.tokenizer,
                       peft_config=peft_config, callbacks=callbacks)
 
 
@@ -87,4 +117,5 @@ def grpo_trainer(config, base: Base, parent, dataset, args: dict, callbacks: lis
                        processing_class=base.tokenizer, peft_config=peft_config, callbacks=callbacks)
 
 
-BUILDERS = {"dpo": dpo_trainer, "rm": rm_trainer, "kto": kto_trainer, "grpo": grpo_trainer}
+BUILDERS = {"dpo": dpo_trainer, "plum": dpo_trainer, "rpo": dpo_trainer, "offpolicy": dpo_trainer,
+            "rft": rft_trainer, "grpo": grpo_trainer, "rm": rm_trainer, "kto": kto_trainer}

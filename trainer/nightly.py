@@ -7,9 +7,15 @@ you can run alone (``plumline collect``, ``plumline train``, ``plumline eval``,
                 than the one it replaced; every night, before anything samples from it, whatever
                 training then does
     3. collect  agent.collect.collect: logged prompts → tasks → tests → on-policy samples → pairs
-    4. train    trainer.runs.train: a candidate adapter (train.method) from the current one
+    4. train    trainer.runs.train: a candidate adapter (train.method) from the current one; with
+                too little data for the rule it says so and trains nothing
     5. gate     trainer.gate.run_gate: candidate vs current on held-out + HumanEval, stored
     6. promote  agent.adapters.promote when the gate says so (the language server hot-swaps)
+
+Each stage's record says what it did, its wall time and the process's peak memory so far
+(``seconds``, ``peak_rss_mb``). A cycle stopped after training and before its gate decision
+(a crash, a reboot) does not train again: the next run gates the candidate it left
+(``ungated_candidate``), so no finished stage is lost.
 
 It runs at low priority (nice 10), holds ``<home>/nightly.lock`` (an ``flock``, released by the
 kernel if the process dies, so a crash never blocks the next night), and logs every run to the
@@ -102,6 +108,58 @@ def log_run(store, result: NightlyResult) -> None:
     store.set_state("nightly.history", json.dumps((hist + [data])[-50:], default=str))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (and its children's), in MB."""
+    import resource
+
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(kb / 1024, 1)
+
+
+class _Timed:
+    """Adds ``seconds`` and ``peak_rss_mb`` to a stage's record when the block ends."""
+
+    def __init__(self, stages: dict, name: str):
+        self.stages, self.name = stages, name
+
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        record = self.stages.setdefault(self.name, {})
+        record.update(seconds=round(time.perf_counter() - self.t0, 2), peak_rss_mb=peak_rss_mb())
+
+
+def ungated_candidate(config, store, parent_id: str, method: str) -> str | None:
+    """A candidate a stopped cycle trained from ``parent_id`` with ``method`` and never gated (the
+    newest, when its folder is still in the registry), else None."""
+    for row in store.rows("select a.id from adapters a where a.status = 'candidate' and a.parent = ? and a.method = ? "
+                          "and not exists (select 1 from gate_decisions g where g.candidate = a.id) "
+                          "order by a.created_at desc", [parent_id, method]):
+        if (config.adapters_dir / row["id"]).is_dir():
+            return row["id"]
+    return None
+
+
+def stage_train(config, store, sandbox, say=print, **train_kwargs) -> dict:
+    """Stage 4: a candidate from the serving adapter (``trainer.runs.train``), or the one a stopped
+    cycle left ungated. The record says how much data the rule had and what it left out."""
+    from agent.adapters import current_adapter
+    from trainer.runs import train
+
+    method = train_kwargs.get("method") or config.train.method
+    left = ungated_candidate(config, store, current_adapter(config.adapters_dir).id, method)
+    if left is not None:
+        say(f"train: {left} was trained by a cycle that stopped before its gate; gating it instead of training again")
+        return {"status": "finished", "message": f"{left}, left ungated by a stopped cycle", "adapter": left,
+                "run": None, "method": method, "resumed": True}
+    res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
+    metrics = {k: v for k, v in res.metrics.items() if k != "loss_curve"}
+    return {"status": res.status, "message": res.message, "adapter": res.adapter_id, "run": res.run_id,
+            "method": res.method, "window": res.window, "metrics": metrics}
+
+
 def stage_collect(config, store, policy, sandbox, say=print, reporter=None) -> dict:
     """Stage 2: the data loop (``agent.collect.collect``) with the policy serving now."""
     from agent.collect import collect
@@ -154,7 +212,6 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, re
            low_priority: bool = True) -> NightlyResult:
     from agent.adapters import AdapterError, base_fingerprint, promote
     from trainer.gate import run_gate
-    from trainer.runs import train
 
     if check_power and on_battery():
         return NightlyResult("skipped", "on battery power")
@@ -170,30 +227,36 @@ def _cycle(config, store, *, policy, sandbox, train_kwargs, say, check_power, re
     own_sandbox = None
     try:
         fingerprint = base_fingerprint(policy_path(config))
-        stages["live"] = stage_live(config, store, policy, fingerprint, say=say)
-        if policy is None:
-            from agent.completion import load_policy
+        with _Timed(stages, "live"):
+            stages["live"] = stage_live(config, store, policy, fingerprint, say=say)
+        with _Timed(stages, "collect"):
+            if policy is None:
+                from agent.completion import load_policy
 
-            policy = load_policy(config, say=say)  # after the live check: the adapter serving now
-        if sandbox is None:
-            from sandbox import open_sandbox
+                policy = load_policy(config, say=say)  # after the live check: the adapter serving now
+            if sandbox is None:
+                from sandbox import open_sandbox
 
-            sandbox = own_sandbox = open_sandbox(config.sandbox)
-        stages["collect"] = stage_collect(config, store, policy, sandbox, say=say, reporter=reporter)
-        res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
-        stages["train"] = {"status": res.status, "message": res.message, "adapter": res.adapter_id, "run": res.run_id}
-        if not res.ok:
-            return NightlyResult("done" if res.status == "empty" else "failed", f"train: {res.message}", stages)
-        decision = run_gate(config, store, res.adapter_id, policy=policy, sandbox=sandbox, fingerprint=fingerprint, say=say)
-        stages["gate"] = {"decision": decision.decision, "reason": decision.reason, "id": decision.id}
+                sandbox = own_sandbox = open_sandbox(config.sandbox)
+            stages["collect"] = stage_collect(config, store, policy, sandbox, say=say, reporter=reporter)
+        with _Timed(stages, "train"):
+            stages["train"] = res = stage_train(config, store, sandbox, say=say, **train_kwargs)
+        if res["status"] != "finished":
+            why = "not trained: " if res["status"] == "empty" else ""
+            return NightlyResult("done" if res["status"] == "empty" else "failed", f"train: {why}{res['message']}", stages)
+        candidate = res["adapter"]
+        with _Timed(stages, "gate"):
+            decision = run_gate(config, store, candidate, policy=policy, sandbox=sandbox, fingerprint=fingerprint, say=say)
+            stages["gate"] = {"decision": decision.decision, "reason": decision.reason, "id": decision.id}
         if decision.decision == "promote":
-            try:
-                previous = promote(config.adapters_dir, res.adapter_id, store=store, fingerprint=fingerprint)
-                stages["promote"] = {"from": previous, "to": res.adapter_id}
-            except AdapterError as exc:
-                stages["promote"] = {"error": str(exc)}
-                return NightlyResult("failed", f"promotion refused: {exc}", stages)
-        return NightlyResult("done", f"{res.adapter_id}: {decision.decision} ({decision.reason})", stages)
+            with _Timed(stages, "promote"):
+                try:
+                    previous = promote(config.adapters_dir, candidate, store=store, fingerprint=fingerprint)
+                    stages["promote"] = {"from": previous, "to": candidate}
+                except AdapterError as exc:
+                    stages["promote"] = {"error": str(exc)}
+                    return NightlyResult("failed", f"promotion refused: {exc}", stages)
+        return NightlyResult("done", f"{candidate}: {decision.decision} ({decision.reason})", stages)
     except Exception as exc:  # noqa: BLE001 - unattended: record what broke, keep serving what serves
         return NightlyResult("failed", f"{type(exc).__name__}: {exc}", stages)
     finally:

@@ -3,7 +3,11 @@
 What: ``Grader.score(task_ids, suggestions)`` is THE grader: one pass rate per suggestion, every
 program of a batch sent to the warm sandbox pool at once. The gate scores adapters with it, and
 the GRPO reward functions below are thin TRL-signature wrappers over it, so what training rewards
-is exactly what promotion measures (STYLE 7).
+is exactly what promotion measures (STYLE 7). Its tests and weights are the data loop's
+(``agent.execute.valid_tests``: valid synthesized tests, weighted by ``test_weight``), so it
+scores a candidate as ``plumline collect`` scored the samples that pairs and RFT are chosen from;
+only a task with a benchmark's own tests (HumanEval's) is judged by those instead, and only for
+evaluation. "Passes" is ``agent.pairs.passes_all`` everywhere.
 
 The reward functions have TRL's signature ``(prompts, completions, **kwargs) -> list[float | None]``
 and are ``async``: TRL runs them on its own event loop while the sandbox threads work, and the
@@ -22,21 +26,23 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from trainer.data import EVAL_ONLY_SOURCES, has_signal, suggestion_from, task_context, task_tests, training_tests
+from agent.execute import valid_tests
+from agent.pairs import passes_all
+from trainer.data import has_signal, suggestion_from, task_context
 
 
 class Grader:
     """Scores suggestions for tasks in the sandbox. Holds the sandbox pool and the tests it needs."""
 
-    def __init__(self, store, sandbox, *, fmt: str = "chat", test_sources: tuple[str, ...] | None = None,
+    def __init__(self, store, sandbox, *, fmt: str = "chat", ground_truth: bool | None = None,
                  training: bool = False):
         self.store = store
         self.training = training  # training rewards never see eval-only (HumanEval's own) tests
         self.sandbox = sandbox
         self.fmt = fmt
-        self.test_sources = test_sources  # e.g. ("humaneval",) for the guard
+        self.ground_truth = ground_truth  # True: a benchmark's own tests only (the guard); None: where a task has them
         self._tasks: dict[str, dict] = {}
-        self._tests: dict[str, list[str]] = {}
+        self._tests: dict[str, list[dict]] = {}
 
     def task(self, task_id: str) -> dict:
         if task_id not in self._tasks:
@@ -46,15 +52,16 @@ class Grader:
             self._tasks[task_id] = row
         return self._tasks[task_id]
 
-    def tests(self, task_id: str) -> list[str]:
+    def tests(self, task_id: str) -> list[dict]:
+        """The test rows (code, weight) a suggestion for ``task_id`` is scored with."""
         if task_id not in self._tests:
+            synthesized = valid_tests(self.store, [task_id])[task_id]
             if self.training:
-                tests = training_tests(self.store, task_id)
-            elif self.test_sources is None:
-                # evaluation: ground truth (a benchmark's own tests) when the task has it
-                tests = task_tests(self.store, task_id, sources=EVAL_ONLY_SOURCES) or task_tests(self.store, task_id)
-            else:
-                tests = task_tests(self.store, task_id, sources=self.test_sources)
+                tests = synthesized
+            elif self.ground_truth:
+                tests = valid_tests(self.store, [task_id], ground_truth=True)[task_id]
+            else:  # evaluation: ground truth (a benchmark's own tests) when the task has it
+                tests = valid_tests(self.store, [task_id], ground_truth=True)[task_id] or synthesized
             self._tests[task_id] = tests
         return self._tests[task_id]
 
@@ -97,7 +104,7 @@ def make_execution_reward(grader: Grader, kind: str = "pass_rate") -> Callable:
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
         suggestions = [suggestion_from(t, task_context(grader.task(tid)), grader.fmt) for t, tid in zip(texts, task_id)]
         rates = await asyncio.to_thread(grader.score, list(task_id), suggestions)
-        rewards = [None if r is None else (float(r >= 1.0) if kind == "all_pass" else float(r)) for r in rates]
+        rewards = [None if r is None else (float(passes_all(r)) if kind == "all_pass" else float(r)) for r in rates]
         groups = _groups(list(prompts))
         flat = [[rewards[i] for i in g if rewards[i] is not None] for g in groups]
         if kwargs.get("log_metric") and groups:

@@ -1,10 +1,16 @@
-"""``train()``: one entry point for DPO, GRPO, the reward model and KTO.
+"""``train()``: one entry point for every update rule (dpo, plum, rpo, rft, grpo, the off-policy
+control), the reward model and KTO.
 
 The stages, each a plain function: ``build_dataset`` (store → rows in the serving format) →
 ``BUILDERS[method]`` (model + TRL trainer, ``trainer/methods.py``) → ``fit`` (train with progress,
 NaN guard, checkpoints, resume) → ``save_adapter`` (registry folder + metadata, as a *candidate*;
 only the gate promotes). Every run is a ``train_runs`` row: method, parent, resolved config, data
 window, loss summary, status (running / interrupted / finished / failed / empty).
+
+Seeds: ``train.seed`` seeds the LoRA initialization (``set_seed`` before the trainer wraps the model
+in its adapter; TRL's own trainers also seed with ``args.seed``, which is the same) and the data order (the Trainer's ``seed`` and ``data_seed``); the loop's
+sampling draws from it too (``agent.collect.sampling_seed``). Every run records them
+(``train_runs.config.seeds``), and so does its adapter's metadata.
 
 Resume: checkpoints go to ``<home>/runs/<run id>/checkpoint-N`` every ``train.save_steps`` steps.
 A run that was interrupted (Ctrl-C, a kill, a reboot) with the same method and parent is picked up
@@ -43,7 +49,7 @@ from transformers.trainer_callback import PrinterCallback
 from agent.adapters import AdapterError, write_meta
 from agent.store import new_id, now
 from trainer.data import (DataWindow, EmptyDataset, SnapshotChanged, grpo_dataset, kto_dataset, mark_used,
-                          preference_dataset)
+                          offpolicy_dataset, preference_dataset, rft_dataset)
 from trainer.methods import BUILDERS, common_args
 from trainer.model import Base, device_for, load_base, parent_adapter
 from trainer.progress import LossCurve, NaNLoss, ProgressBar
@@ -74,22 +80,40 @@ class TrainingFailed(RuntimeError):
 def build_dataset(config, store, base: Base, method: str, parent_id: str, sandbox=None, only: list | None = None):
     """(dataset, DataWindow, reward_funcs) for ``method``; raises EmptyDataset. ``only``: a run's
     snapshot of example ids, to rebuild exactly that dataset (raises SnapshotChanged if it cannot)."""
+    from agent.pairs import PairRule
+
     t = config.train
     common = dict(adapter_id=parent_id, min_examples=t.min_examples, only=only)
-    if method in ("dpo", "rm"):
-        ds, window = preference_dataset(store, base.tokenizer, base.fmt, method=method, base=base.fingerprint,
-                                        on_policy_only=t.on_policy_only, margin=(method == "rm" and t.rm_margin),
-                                        **common)
+    sampled = dict(base=base.fingerprint, on_policy_only=t.on_policy_only, **common)
+    if method in ("dpo", "plum", "rpo", "rm"):
+        rule = PairRule.from_config(config.collect, "plum" if method in ("plum", "rpo") else "acecoder")
+        ds, window = preference_dataset(store, base.tokenizer, base.fmt, method=method, margin=(method == "rm" and t.rm_margin),
+                                        rule=rule, **sampled)
         return ds, window, None
+    if method == "rft":
+        return (*rft_dataset(store, base.tokenizer, base.fmt, max_per_task=t.rft_max_per_task, **sampled), None)
+    if method == "offpolicy":
+        return (*offpolicy_dataset(store, base.tokenizer, base.fmt, max_per_task=config.collect.max_pairs_per_task,
+                                   **sampled), None)
     if method == "kto":
         ds, window = kto_dataset(store, base.tokenizer, base.fmt, base=base.fingerprint,
                                  on_policy_only=t.on_policy_only, **common)
         return ds, window, None
-    ds, window = grpo_dataset(store, base.tokenizer, base.fmt, min_tests=config.collect.min_valid_tests, **common)
+    ds, window = grpo_dataset(store, base.tokenizer, base.fmt, min_tests=config.collect.min_valid_tests,
+                              base=base.fingerprint, **common)
     from trainer.rewards import Grader, make_execution_reward
 
     grader = Grader(store, sandbox, fmt=base.fmt, training=True)
     return ds, window, [make_execution_reward(grader, t.grpo_reward)]
+
+
+def seeds_of(config, parent_id: str) -> dict:
+    """The seeds a run draws from, as recorded with it: the LoRA initialization and the data order
+    (``train.seed``), and the seed its training samples were drawn with from ``parent_id``."""
+    from agent.collect import sampling_seed
+
+    s = config.train.seed
+    return {"train.seed": s, "lora_init": s, "data_order": s, "sampling": sampling_seed(s, parent_id)}
 
 
 # -- several processes (`accelerate launch`) ---------------------------------------------------------
@@ -215,7 +239,11 @@ def save_adapter(trainer, config, store, *, adapter_id: str, method: str, base: 
 
 
 def _left_out(window: DataWindow) -> str:
-    return ("; left out " + ", ".join(f"{n} {why}" for why, n in window.dropped.items())) if window.dropped else ""
+    parts = [f"{n} {why}" for why, n in window.dropped.items()]
+    o = window.outcomes
+    if o.get("all_pass") or o.get("all_fail"):
+        parts.append(f"{o.get('all_pass', 0)} tasks whose samples all pass and {o.get('all_fail', 0)} whose samples all fail")
+    return ("; left out " + ", ".join(parts)) if parts else ""
 
 
 def train(config, store, *, method: str | None = None, max_steps: int | None = None, callbacks: list | None = None,
@@ -284,7 +312,7 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
             store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
                                        "started_at": started, "status": "running",
                                        "config": {"train": dataclasses.asdict(config.train), "model": config.model.name,
-                                                  "base_fingerprint": base.fingerprint,
+                                                  "base_fingerprint": base.fingerprint, "seeds": seeds_of(config, parent_id),
                                                   "processes": procs.num_processes if procs else 1,
                                                   "examples": list(window.ids)},
                                        "metrics": {"pid": os.getpid(), "window": window.summary()}})
@@ -298,7 +326,10 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
         args = common_args(config, base, str(runs_dir / run_id), max_steps=max_steps)
         t0 = time.perf_counter()
         try:
-            trainer = BUILDERS[method](config, base, parent, dataset, args, cbs, reward_funcs=reward_funcs)
+            from transformers import set_seed
+
+            set_seed(config.train.seed)  # the LoRA initialization, whichever trainer wraps the model
+            trainer = BUILDERS[method](config, base, parent, dataset, args, cbs, reward_funcs=reward_funcs, method=method)
             trainer.remove_callback(PrinterCallback)  # our bar shows the loss; no raw log dicts on stdout
             fit(trainer, resume_from=resume_from, config=config)
         except KeyboardInterrupt:
@@ -318,7 +349,7 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
         elapsed = time.perf_counter() - t0
         resumed_step = int(Path(resume_from).name.split("-")[-1]) if resume_from else 0
         metrics = {"steps": state.global_step, "resumed_from_step": resumed_step, "train_seconds": round(elapsed, 2),
-                   "examples": window.rows, **curve.summary()}
+                   "examples": window.rows, "seed": config.train.seed, **curve.summary()}
         adapter_id = from_main(procs, adapter_id_for(method))
         if main:
             save_adapter(trainer, config, store, adapter_id=adapter_id, method=method, base=base, parent_id=parent_id,

@@ -26,13 +26,30 @@ TASKS = [
 
 
 def add_task(store: Store, name: str, prompt: str, tests: list[str], *, split: str = "train",
-             source: str = "workspace", test_source: str = "synth") -> str:
+             source: str = "workspace", test_source: str = "policy", oracle: str | None = None,
+             weights: list[float] | None = None) -> str:
+    """A ready task with valid tests (``weights``: their CodeT weights, as agreement leaves them)."""
     tid = f"{source}-{split}-{name}-{new_id()[:6]}"
     store.write("tasks", {"id": tid, "created_at": now(), "source": source, "prompt": prompt, "entry_point": name,
-                          "split": split, "status": "ready", "hash": new_id()})
-    for code in tests:
-        store.write("tests", {"task_id": tid, "source": test_source, "code": code, "valid": 1, "created_at": now()})
+                          "split": split, "status": "ready", "hash": new_id(), "oracle": oracle})
+    for i, code in enumerate(tests):
+        store.write("tests", {"task_id": tid, "source": test_source, "code": code, "valid": 1, "created_at": now(),
+                              "weight": weights[i] if weights else 1.0})
     return tid
+
+
+def fill_mixed(store: Store, *, n: int, model: str, adapter_id: str = "base", oracle: bool = True) -> list[str]:
+    """``n`` train tasks (cycling through TASKS), each with mixed on-policy outcomes: two distinct
+    right bodies (1.0) and two wrong ones (0.2 and 0.0), as ``collect`` would have scored them; with
+    ``oracle`` the task's reference solution is the right body."""
+    task_ids = []
+    for i in range(n):
+        name, prompt, good, bad, tests = TASKS[i % len(TASKS)]
+        tid = add_task(store, name, prompt, tests, oracle=prompt + good + "\n" if oracle else None)
+        for body, rate in ((good, 1.0), (good + "  # same", 1.0), (bad, 0.2), ("    return None", 0.0)):
+            add_sample(store, tid, body, rate, adapter_id=adapter_id, model=model)
+        task_ids.append(tid)
+    return task_ids
 
 
 def add_sample(store: Store, task_id: str, completion: str, rate: float, *, adapter_id: str, model: str,

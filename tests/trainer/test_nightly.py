@@ -78,7 +78,7 @@ def test_nightly_promotes_a_candidate_the_gate_accepts(train_env, model_name, sa
     assert result.status == "done", result.message
     adapter = result.stages["train"]["adapter"]
     assert result.stages["gate"]["decision"] == "promote", result.stages["gate"]["reason"]
-    assert result.stages["promote"] == {"from": "base", "to": adapter}
+    assert {k: result.stages["promote"][k] for k in ("from", "to")} == {"from": "base", "to": adapter}
     assert current_adapter(config.adapters_dir).id == adapter
     assert store.get("adapters", adapter)["status"] == "current"
     metrics = json.loads(store.get("gate_decisions", result.stages["gate"]["id"])["metrics"])

@@ -1,4 +1,4 @@
-"""GRPO: the execution reward is the sandbox's verdicts; groups without signal are skipped."""
+"""GRPO: the execution reward is the sandbox's verdicts; only tasks with mixed outcomes train."""
 
 from __future__ import annotations
 
@@ -29,25 +29,26 @@ def test_task_without_tests_gets_no_reward(train_env, sandbox):
     assert asyncio.run(reward(prompts=["p"], completions=["```python\ndef f():\n    return 1\n```"], task_id=[tid])) == [None]
 
 
-def test_zero_variance_groups_are_skipped(train_env, model_name):
+def test_only_tasks_with_mixed_outcomes_become_prompts(train_env, model_name):
     config, store = train_env
     assert not has_signal([1.0, 1.0, 1.0]) and not has_signal([0.0] * 8) and has_signal([0.0, 0.2])
     ids = {}
     for name, prompt, good, bad, tests in TASKS:
         ids[name] = add_task(store, name, prompt, tests)
-    for rates, name in (([1.0, 1.0], "add"), ([0.0, 0.0], "neg"), ([1.0, 0.2], "sq")):  # "first": no samples yet
+    # add: all pass; neg: all fail (0.2 passes a test, not all); sq: mixed; first: no samples yet
+    for rates, name in (([1.0, 1.0], "add"), ([0.0, 0.2], "neg"), ([1.0, 0.2], "sq")):
         for r in rates:
             add_sample(store, ids[name], "    pass", r, adapter_id="base", model=model_name)
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model_name)
     ds, window = grpo_dataset(store, tok, "chat", adapter_id="base", min_examples=1)
-    assert sorted(ds["task_id"]) == sorted([ids["sq"], ids["first"]])
-    assert window.dropped == {"zero-variance groups": 2}
+    assert ds["task_id"] == [ids["sq"]]
+    assert window.outcomes == {"mixed": 1, "all_pass": 1, "all_fail": 1}
     try:
         grpo_dataset(store, tok, "chat", adapter_id="base", min_examples=3)
     except EmptyDataset as exc:
-        assert "zero-variance groups" in str(exc)
+        assert "1 whose samples all pass, 1 whose samples all fail" in str(exc) and "Nothing was trained" in str(exc)
     else:
         raise AssertionError("expected EmptyDataset")
 
@@ -61,7 +62,9 @@ def test_grpo_trains_with_execution_reward(train_env, model_name, sandbox, monke
 
     config, store = load_config(), train_env[1]
     for name, prompt, good, bad, tests in TASKS[:2]:
-        add_task(store, name, prompt, tests)
+        tid = add_task(store, name, prompt, tests)
+        for body, rate in ((good, 1.0), (bad, 0.2)):  # mixed outcomes: a group GRPO can learn from
+            add_sample(store, tid, body, rate, adapter_id="base", model=config.model.name)
     seen = []
     real = Grader.score
 
@@ -83,5 +86,6 @@ def test_training_rewards_never_see_eval_only_tests(tmp_path):
     store.write("tasks", {"id": "t", "source": "humaneval", "split": "train", "prompt": "def f(x):\n", "entry_point": "f"})
     store.write("tests", {"task_id": "t", "source": "policy", "code": "assert f(1) == 1", "valid": 1})
     store.write("tests", {"task_id": "t", "source": "humaneval", "code": "assert f(2) == 2", "valid": 1})
-    assert Grader(store, None, training=True).tests("t") == ["assert f(1) == 1"]
-    assert Grader(store, None).tests("t") == ["assert f(2) == 2"]  # evaluation prefers the ground truth
+    assert [t["code"] for t in Grader(store, None, training=True).tests("t")] == ["assert f(1) == 1"]
+    # evaluation prefers the ground truth
+    assert [t["code"] for t in Grader(store, None).tests("t")] == ["assert f(2) == 2"]
