@@ -128,6 +128,11 @@ class Stats:
     adapter_changes: int = 0  # changes of the registry's CURRENT, seen by the watcher and handled
     adapters_refused: int = 0  # adapters that could not be loaded (the previous one kept serving)
     model_ms: float = 0.0
+    # Prompt tokens of completed generations, as the engine reports them (llama.cpp does; transformers
+    # does not, and then these stay 0): all of them, and those the model processed (not prefix-cached).
+    prompt_tokens: int = 0
+    prompt_tokens_processed: int = 0
+    requests_with_token_counts: int = 0
 
 
 class PlumlineProtocol(LanguageServerProtocol):
@@ -322,6 +327,11 @@ class PlumlineServer(LanguageServer):
             return None
         self.stats.completed += 1
         self.stats.model_ms += completion.latency_ms
+        if "prompt_tokens" in completion.decoding:
+            self.stats.requests_with_token_counts += 1
+            self.stats.prompt_tokens += completion.decoding["prompt_tokens"]
+            self.stats.prompt_tokens_processed += completion.decoding.get("prompt_tokens_processed",
+                                                                          completion.decoding["prompt_tokens"])
         text = post_filter(completion.text, prefix, suffix, completion.mode)
         if text is None:
             return None
