@@ -87,7 +87,13 @@ def complete(
             policy = load_serving_policy(config, say=lambda m: console.print(m))
     except (EmbeddedModelMissing, FileNotFoundError, RuntimeError, OSError) as exc:
         fail(f"cannot load the model: {exc}")
-    result = policy.complete(Context(prefix, suffix, language=language_of(file)))
+    from agent.context import context_for_file
+
+    tokenizer = getattr(policy, "tokenizer", None)
+    count = (lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"])) if tokenizer is not None else None
+    repo = context_for_file(config.context, config.privacy.exclude, file, prefix, suffix, count_tokens=count)
+    result = policy.complete(Context(prefix, suffix, language=language_of(file),
+                                     repo=repo if repo is not None and repo.chunks else None))
     try:
         relpath = str(file.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:

@@ -2,7 +2,8 @@
 
 Shared by ``plumline complete`` and the language server, so both log exactly the same way: the
 privacy rules are applied here (excluded paths are never stored, secrets scrubbed before the
-write, nothing at all when logging is off).
+write, nothing at all when logging is off). The cross-file context the prompt carried is stored
+with it (``context``), as the prompt itself is.
 """
 
 from __future__ import annotations
@@ -67,9 +68,9 @@ def log_completion(store: Store | None, privacy: PrivacyConfig, completion: Comp
     ctx = completion.context or Context("")
     return store.record_completion(
         source=source, uri=uri, relpath=relpath, language=language, line=line, col=col,
-        mode=completion.mode, prefix=clean(ctx.prefix), suffix=clean(ctx.suffix),
+        mode=completion.mode, prefix=clean(str(ctx.prefix)), suffix=clean(ctx.suffix),
         prompt=clean(completion.prompt), text=clean(completion.text), model=completion.model,
         base_fingerprint=completion.base_fingerprint,
         adapter_id=completion.adapter_id, decoding=json.dumps(completion.decoding),
-        latency_ms=completion.latency_ms,
+        latency_ms=completion.latency_ms, context=clean(ctx.repo.to_json()) if ctx.chunks else None,
     )

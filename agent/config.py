@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.collect_config import CollectConfig
+from agent.context import ContextConfig
 from agent.models.config import ModelConfig
 from agent.privacy import PrivacyConfig
 from lsp_server.config import ServerConfig
@@ -75,6 +76,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    context: ContextConfig = field(default_factory=ContextConfig)
     collect: CollectConfig = field(default_factory=CollectConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     home: Path = field(default_factory=data_home)

@@ -18,16 +18,25 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from agent.models.prompts import Context
+from agent.models.prompts import Context, RepoContext
 from agent.store import Store, new_id, now
 
 DEFAULT_BATCH_ROWS = 32  # sequences generated at once (~124 tok/s on 2 CPU cores at this size)
 
 
 def task_context(task: dict) -> Context:
-    """The serving context for a task: the cursor at the start of the function body."""
+    """The serving context for a task: the cursor at the start of the function body, with the
+    cross-file context that served the completion it was made from (``meta["context"]``, see
+    ``agent.tasks.task_from_completion``), so sampling and training build the serving prompt."""
     prefix = task["prompt"] if task["prompt"].endswith("\n") else task["prompt"] + "\n"
-    return Context(prefix=prefix, suffix="", language="python", mode="block")
+    meta = task.get("meta")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            meta = None
+    repo = RepoContext.from_data(meta.get("context")) if isinstance(meta, dict) else None
+    return Context(prefix=prefix, suffix="", language="python", mode="block", repo=repo)
 
 
 def program_for(task: dict, completion: str) -> str:

@@ -1,6 +1,7 @@
 """`plumline stats`: is the model getting better at your code? Figures per adapter, from the store.
 
-Per adapter (and the base model): suggestions served and shown, acceptance, partial acceptance,
+Per adapter (and the base model): suggestions served and shown, acceptance (also split by whether
+the prompt carried cross-file context, ``agent.context``), partial acceptance,
 characters accepted, persistence of accepted text at each check (30 s, 2 min, 10 min by
 default), latency p50/p95. For the loop: tasks, tests kept/dropped by source, the candidates'
 pass-rate distribution, pairs, training runs and gate decisions, sandbox verdicts by backend.
@@ -42,6 +43,8 @@ class AdapterFigures:
     persistence_checks: dict[str, int] = field(default_factory=dict)  # "30s" -> completions checked (once each)
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
+    # "with" / "without" cross-file context in the prompt -> served, shown, accepted, acceptance_rate
+    context: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +83,33 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(s[lo] + (s[hi] - s[lo]) * (k - lo), 1)
 
 
+def acceptance(accepted: int, shown: int, served: int) -> float | None:
+    """The acceptance rate: accepted over shown suggestions (over served ones when the editor reports
+    no "shown"). The one definition, for every figure that reports it."""
+    base = shown or served
+    return round(accepted / base, 4) if base else None
+
+
+def context_split(store: Store, since: float = 0.0, adapter: str | None = None) -> dict[str, dict[str, dict]]:
+    """Per adapter, acceptance of suggestions whose prompt carried cross-file context ("with": the
+    completion's ``context`` is set) and of the others ("without"), so a user sees its effect."""
+    where, params = "c.created_at >= ?", [since]
+    if adapter:
+        where += " and c.adapter_id = ?"
+        params.append(adapter)
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for r in store.rows(f"select c.adapter_id, c.context is not null as ctx, count(*) as n from completions c "
+                        f"where {where} group by 1, 2", params):
+        counts.setdefault(r["adapter_id"], {}).setdefault("with" if r["ctx"] else "without", {})["served"] = r["n"]
+    for r in store.rows(f"select c.adapter_id, c.context is not null as ctx, e.kind, count(distinct e.completion_id) as n "
+                        f"from events e join completions c on c.id = e.completion_id "
+                        f"where {where} and e.kind in ('shown', 'accepted') group by 1, 2, 3", params):
+        counts.setdefault(r["adapter_id"], {}).setdefault("with" if r["ctx"] else "without", {})[r["kind"]] = r["n"]
+    return {a: {label: {"served": c.get("served", 0), "shown": c.get("shown", 0), "accepted": c.get("accepted", 0),
+                        "acceptance_rate": acceptance(c.get("accepted", 0), c.get("shown", 0), c.get("served", 0))}
+                for label, c in sorted(by.items())} for a, by in counts.items()}
+
+
 def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None) -> list[AdapterFigures]:
     where, params = "created_at >= ?", [since]
     if adapter:
@@ -112,6 +142,7 @@ def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None
             continue
         label = f"{int(float(after))}s"
         persistence.setdefault(r["adapter_id"], {}).setdefault(label, {})[r["completion_id"]] = r["value"]
+    split = context_split(store, since, adapter)
     out = []
     for adapter_id, row in sorted(served.items(), key=lambda kv: kv[1]["first"]):
         k = kinds.get(adapter_id, {})
@@ -121,7 +152,7 @@ def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None
             adapter_id=adapter_id, first_seen=row["first"], served=row["n"], shown=shown,
             accepted=k.get("accepted", 0), partial=k.get("partial", 0), dismissed=k.get("dismissed", 0),
             superseded=k.get("superseded", 0), chars_accepted=int(chars.get(adapter_id, 0)),
-            acceptance_rate=round(k.get("accepted", 0) / base, 4) if base else None,
+            acceptance_rate=acceptance(k.get("accepted", 0), shown, row["n"]),
             partial_rate=round(k.get("partial", 0) / base, 4) if base else None,
             persistence={lbl: round(sum(v.values()) / len(v), 4) for lbl, v in
                          sorted(persistence.get(adapter_id, {}).items(), key=lambda kv: float(kv[0][:-1]))},
@@ -129,6 +160,7 @@ def adapter_figures(store: Store, since: float = 0.0, adapter: str | None = None
                                 sorted(persistence.get(adapter_id, {}).items(), key=lambda kv: float(kv[0][:-1]))},
             latency_p50_ms=_percentile(latencies.get(adapter_id, []), 0.5),
             latency_p95_ms=_percentile(latencies.get(adapter_id, []), 0.95),
+            context=split.get(adapter_id, {}),
         ))
     return out
 
@@ -235,11 +267,13 @@ def _fmt(v, pct=False):
 
 def render(console: Console, adapters: list[AdapterFigures], loop: LoopFigures) -> None:
     t = Table(title="Suggestions per adapter", title_justify="left")
-    for col in ("adapter", "served", "shown", "accept", "partial", "chars", "persist", "p50/p95 ms"):
+    for col in ("adapter", "served", "shown", "accept", "with/without context", "partial", "chars", "persist",
+                "p50/p95 ms"):
         t.add_column(col, justify="left" if col == "adapter" else "right", overflow="fold")
     for a in adapters:
         persist = " ".join(f"{k}:{100 * v:.0f}%" for k, v in a.persistence.items()) or "-"
-        t.add_row(a.adapter_id[:14], str(a.served), str(a.shown), _fmt(a.acceptance_rate, True),
+        split = "/".join(_fmt(a.context.get(k, {}).get("acceptance_rate"), True) for k in ("with", "without"))
+        t.add_row(a.adapter_id[:14], str(a.served), str(a.shown), _fmt(a.acceptance_rate, True), split,
                   _fmt(a.partial_rate, True), str(a.chars_accepted), persist,
                   "/".join("-" if v is None else f"{v:.0f}" for v in (a.latency_p50_ms, a.latency_p95_ms)))
     console.print(t)

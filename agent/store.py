@@ -2,8 +2,9 @@
 
 What lives here, table by table (the schema is created by the migrations below):
 
-* ``completions`` – every suggestion served: the context as sent (scrubbed), the text, model,
-  ``adapter_id``, latency, where it was asked for, and its current ``status``.
+* ``completions`` – every suggestion served: the context as sent (scrubbed; ``context`` holds the
+  cross-file chunks), the text, model, ``adapter_id``, latency, where it was asked for, and its
+  current ``status``.
 * ``events`` – what happened to a suggestion: shown, accepted, partial, dismissed, superseded,
   persistence checks. Each event repeats the ``adapter_id`` so per-adapter figures need no join.
 * ``tasks`` / ``tests`` – self-contained coding tasks and their synthesized tests (with source and
@@ -138,6 +139,14 @@ def m0002_base_fingerprint(db: sqlite_utils.Database) -> None:
         for (model,) in db.execute(f"select distinct model from {table} where model is not null").fetchall():
             if (Path(model) / "config.json").is_file():
                 db.execute(f"update {table} set base_fingerprint = ? where model = ?", [base_fingerprint(model), model])
+
+
+@MIGRATIONS()
+def m0003_completion_context(db: sqlite_utils.Database) -> None:
+    """Completions record the cross-file context their prompt carried (``agent.context``; JSON of
+    ``RepoContext.to_dict``, null when the prompt had none), so tasks made from them, and the
+    training that follows, rebuild exactly the serving prompt."""
+    db["completions"].add_column("context", str)
 
 
 class StoreError(RuntimeError):

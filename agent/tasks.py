@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from agent.models.prompts import RepoContext
 from agent.privacy import PrivacyConfig, is_excluded
 from agent.store import Store, new_id, now
 
@@ -415,7 +416,8 @@ def _workspace_root(path: Path) -> Path:
 
 def task_from_completion(row: dict, accepted: bool, privacy: PrivacyConfig, stable_s: float,
                          clock: float | None = None) -> TaskDraft | Skip:
-    """A logged completion → a task from the context the model saw (prefix + suffix as logged).
+    """A logged completion → a task from the context the model saw (prefix + suffix as logged, and
+    the cross-file context its prompt carried, kept in ``meta["context"]``).
 
     The oracle is the function as it now stands on disk, when the suggestion was accepted, the
     file has not changed for ``stable_s`` seconds, parses, and is not excluded."""
@@ -441,6 +443,9 @@ def task_from_completion(row: dict, accepted: bool, privacy: PrivacyConfig, stab
     draft.oracle, draft.oracle_source = None, None  # the logged text is not evidence of correctness
     draft.meta["completion_ids"] = [cid]
     draft.meta["adapter_id"] = row.get("adapter_id")
+    repo = RepoContext.from_data(row.get("context"))
+    if repo is not None and repo.chunks:  # the cross-file context that served it (agent.sample.task_context)
+        draft.meta["context"] = repo.to_dict()
     path = _file_of(row)
     if path is not None:
         draft.meta["root"] = str(_workspace_root(path))

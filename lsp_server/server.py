@@ -18,6 +18,14 @@ What it does, in the order a suggestion lives (the wire format is docs/protocol.
 Also: the adapter registry is watched (watchdog) and a newly promoted adapter is loaded on a side
 thread and swapped in between requests; ``plumline/status`` and ``plumline/telemetry`` requests.
 
+Cross-file context (``agent.context``, table ``[context]``): once the workspace is known, a niced
+background thread scans it; files the editor opens, changes (batched, CHANGE_BATCH_S) or saves are
+indexed on the ``plumline-index`` thread, and watchdog reports on-disk changes to workspace source
+files. A request only ranks and packs what is indexed, on the model thread just before the model
+runs (never waiting for the scan); the chunks it chose are part of the prompt and of the logged
+completion. ``plumline/status`` reports the index (files, symbols, skipped files by reason,
+retrieval time p50/p95). Without a workspace folder there is no cross-file context.
+
 Suggestions are cached per document (``cache.SuggestionCache``): two files with the same text
 around the cursor never share a completion id, so an accept is recorded against its own file.
 
@@ -67,6 +75,7 @@ log = logging.getLogger("plumline.lsp")
 
 VERSION = "0.1.0"
 ACCEPT_COMMAND = "plumline.accept"
+CHANGE_BATCH_S = 0.5  # edits to a document within this long are indexed once, after the last
 SERVED_MEMORY = 2048  # suggestions remembered for their events (ids beyond this are ignored)
 STORE_DRAIN_S = 10.0  # at exit, how long queued store writes may take before the rest is dropped
 
@@ -128,6 +137,7 @@ class Stats:
     adapter_changes: int = 0  # changes of the registry's CURRENT, seen by the watcher and handled
     adapters_refused: int = 0  # adapters that could not be loaded (the previous one kept serving)
     model_ms: float = 0.0
+    context_ms: float = 0.0  # choosing cross-file context (rank + pack), all requests together
     # Prompt tokens of completed generations, as the engine reports them (llama.cpp does; transformers
     # does not, and then these stay 0): all of them, and those the model processed (not prefix-cached).
     prompt_tokens: int = 0
@@ -153,6 +163,7 @@ class PlumlineProtocol(LanguageServerProtocol):
             self._server.before_change(uri, doc, change)
             self.workspace.update_text_document(params.text_document, change)
             self._server.after_change(uri, before, doc.source, change)
+        self._server.document_changed(uri)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
@@ -196,6 +207,13 @@ class PlumlineServer(LanguageServer):
         self.observer = None  # watchdog Observer, started in `initialized`
         self._watched_dirs: dict[str, Any] = {}
         self._swap_lock = threading.Lock()
+        # Cross-file context: the index (built in `initialized`, when the workspace is known), its
+        # own thread for editor documents, and a stop signal for the background scan.
+        self.context = None  # agent.context.ContextIndex
+        self.index_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="plumline-index")
+        self._scan_stop = threading.Event()
+        self._dirty: set[str] = set()
+        self._dirty_timer: asyncio.TimerHandle | None = None
         self.ready = self.model_pool.submit(self._load) if backend is None else None  # last: uses the above
 
     # -- model ------------------------------------------------------------------------------------
@@ -221,11 +239,104 @@ class PlumlineServer(LanguageServer):
         with self._queued_lock:
             self._queued -= 1
 
-    def _generate(self, ctx: Context, pending: Pending):
-        """Runs on the model thread."""
+    def _generate(self, ctx: Context, pending: Pending, uri: str | None = None):
+        """Runs on the model thread: the cross-file context, then the model."""
         if pending.cancel.is_set() or self.backend is None:
             return None
+        if uri is not None:
+            ctx = self.with_context(ctx, uri)
         return self.backend.complete(ctx, cancel=pending.cancel)
+
+    # -- cross-file context ---------------------------------------------------------------------------
+
+    def start_context(self) -> None:
+        """Build the index for the workspace folders: a background scan, then a watch on them."""
+        if not self.config.context.enabled or self.context is not None:
+            return
+        from agent.context import ContextIndex
+
+        roots = [to_fs_path(f.uri) for f in self.workspace.folders.values()] if self.workspace.folders else []
+        if not roots and self.workspace.root_path:
+            roots = [self.workspace.root_path]
+        roots = [r for r in roots if r and Path(r).is_dir()]
+        if not roots:
+            log.info("no workspace folder: suggestions use the current file only")
+            return
+        self.context = ContextIndex(self.config.context, self.config.privacy.exclude, [Path(r) for r in roots])
+        threading.Thread(target=self._scan, name="plumline-scan", daemon=True).start()
+        for uri in list(self.workspace.text_documents):  # opened before the index existed
+            self.document_changed(uri, now=True)
+
+    def _scan(self) -> None:
+        index = self.context
+        try:
+            stats = index.scan(stop=self._scan_stop)
+            log.info("context index: %d files, %d symbols in %.1fs; skipped %s", stats.files, stats.symbols,
+                     stats.scan_s or 0, stats.skipped or "none")
+        except Exception:  # the index is a help, never a reason to stop serving
+            log.exception("the workspace scan for cross-file context failed")
+        if self.config.server.watch_workspace and self.observer is not None and not self._scan_stop.is_set():
+            from lsp_server.watch import watch_workspace
+
+            watch_workspace(self, index.roots)
+
+    def document_changed(self, uri: str, *, now: bool = False) -> None:
+        """The editor opened, changed or saved a document: index it, at once (open, save) or once
+        edits pause for CHANGE_BATCH_S."""
+        if self.context is None or self._closed:
+            return
+        self._dirty.add(unquote(uri))
+        if now:
+            self._index_dirty()
+        elif self._dirty_timer is None and self.loop is not None:
+            self._dirty_timer = self.loop.call_later(CHANGE_BATCH_S, self._index_dirty)
+
+    def _index_dirty(self) -> None:
+        self._dirty_timer = None
+        dirty, self._dirty = self._dirty, set()
+        for uri in dirty:
+            if uri not in self.workspace.text_documents:
+                continue
+            path = to_fs_path(uri)
+            relpath = self.context.relpath(Path(path)) if path else None
+            if relpath is None:
+                continue
+            text = self.workspace.get_text_document(uri).source  # read here, on the event loop
+            self.index_pool.submit(self._index_call, self.context.update_open, relpath, text)
+
+    def disk_file_changed(self, path: str) -> None:
+        """A workspace file changed on disk (watchdog); the editor's buffer wins while it is open."""
+        if self.context is None or self._closed:
+            return
+        if any(to_fs_path(u) == path for u in self.workspace.text_documents):
+            return
+        self.index_pool.submit(self._index_call, self.context.update_file, Path(path))
+
+    @staticmethod
+    def _index_call(fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("indexing for cross-file context failed")
+
+    def with_context(self, ctx: Context, uri: str) -> Context:
+        """``ctx`` with the cross-file context chosen for it (unchanged when there is none)."""
+        index = self.context
+        if index is None:
+            return ctx
+        start = time.perf_counter()
+        try:
+            if index.count_tokens is None and getattr(self.backend, "tokenizer", None) is not None:
+                tokenizer = self.backend.tokenizer
+                index.count_tokens = lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"])
+            path = to_fs_path(uri)
+            repo = index.retrieve(index.relpath(Path(path)) if path else None, ctx.prefix, ctx.suffix)
+        except Exception:
+            log.exception("choosing cross-file context failed; this suggestion uses the current file only")
+            return ctx
+        finally:
+            self.stats.context_ms += (time.perf_counter() - start) * 1000
+        return dataclasses.replace(ctx, repo=repo) if repo is not None and repo.chunks else ctx
 
     # -- documents ----------------------------------------------------------------------------------
 
@@ -311,7 +422,7 @@ class PlumlineServer(LanguageServer):
             ctx = Context(prefix, suffix, language=language)
             with self._queued_lock:
                 self._queued += 1
-            future = self.model_pool.submit(self._generate, ctx, pending)
+            future = self.model_pool.submit(self._generate, ctx, pending, uri)
             future.add_done_callback(self._dequeued)
             try:
                 completion = await asyncio.wrap_future(future)
@@ -578,6 +689,7 @@ class PlumlineServer(LanguageServer):
             "error": self.load_error,
             "stats": dataclasses.asdict(self.stats),
             "tracking": len(self.trackers),
+            "context": dataclasses.asdict(self.context.stats()) if self.context is not None else None,
         }
 
     def close(self, drain_s: float = STORE_DRAIN_S) -> bool:
@@ -586,9 +698,10 @@ class PlumlineServer(LanguageServer):
         if self._closed:
             return True
         self._closed = True
+        self._scan_stop.set()
         if self.observer is not None:
             self.observer.stop()
-        for pool in (self.model_pool, self.swap_pool):
+        for pool in (self.model_pool, self.swap_pool, self.index_pool):
             pool.shutdown(wait=False, cancel_futures=True)
         log.info("exiting: recording %d queued store write(s), waiting up to %.0fs", self._store_queued, drain_s)
         last = self.store_pool.submit(lambda: None)  # one thread, in order: done when all before it are
@@ -629,6 +742,15 @@ def build_server(config: Config, *, backend=None, store=None) -> PlumlineServer:
 
         ls.loop = asyncio.get_running_loop()
         ls.observer = start_observer(ls)
+        ls.start_context()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: PlumlineServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.document_changed(params.text_document.uri, now=True)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(ls: PlumlineServer, params: types.DidSaveTextDocumentParams) -> None:
+        ls.document_changed(params.text_document.uri, now=True)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(ls: PlumlineServer, params: types.InlineCompletionParams):

@@ -5,7 +5,10 @@
   server loads the promoted adapter and swaps it in between requests;
 * the folders of files holding accepted suggestions still being followed: a change on disk made
   outside the editor is carried into the persistence trackers. Only those folders are watched,
-  and only tracked files are ever read (never an excluded one: those are never tracked).
+  and only tracked files are ever read (never an excluded one: those are never tracked);
+* the workspace folders, recursively, once the cross-file context index has scanned them: a
+  source file written, created, moved or deleted outside the editor is indexed again
+  (``agent.context``, which never reads an excluded file).
 
 Watchdog calls back on its own thread; every callback hops onto the server's event loop.
 """
@@ -52,6 +55,34 @@ class FileChanges(FileSystemEventHandler):
         for path in _paths(event):
             if str(Path(path)) in tracked:
                 self.server.loop.call_soon_threadsafe(self.server.disk_changed, str(Path(path)))
+
+
+class WorkspaceChanges(FileSystemEventHandler):
+    """Source files changed on disk, for the cross-file context index."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in ("modified", "created", "moved", "deleted", "closed") or event.is_directory:
+            return
+        from agent.context import SKIP_DIRS, SOURCE_SUFFIXES
+
+        for path in _paths(event):
+            parts = Path(path).parts
+            if path.endswith(SOURCE_SUFFIXES) and not any(p in SKIP_DIRS or p.startswith(".") for p in parts[:-1]):
+                self.server.loop.call_soon_threadsafe(self.server.disk_file_changed, path)
+
+
+def watch_workspace(server, roots) -> None:
+    """Watch the workspace folders recursively for the context index (called off the event loop:
+    watching a large tree takes a while)."""
+    for root in roots:
+        try:
+            server.observer.schedule(WorkspaceChanges(server), str(root), recursive=True)
+        except (OSError, RuntimeError) as exc:  # e.g. the inotify watch limit
+            log.warning("cannot watch the workspace %s for changes (%s); the context index follows the "
+                        "editor's saves only", root, exc)
 
 
 def start_observer(server) -> Observer:

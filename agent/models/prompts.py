@@ -17,10 +17,25 @@ Three formats, picked by what the tokenizer offers (``detect_format``), or one p
 ``trim`` is applied to every raw generation (and doubles as the early-stop test while decoding):
 it cuts at a closing fence, at the end of the line in line mode, at the end of the block in block
 mode, and never repeats what already follows the cursor.
+
+Cross-file context (``Context.repo``, chosen by ``agent.context``) comes *first* in every format,
+so the stable part of the prompt is its start and an engine's prefix cache survives keystrokes:
+
+* ``fim`` with repository tokens (Qwen2.5-Coder's ``<|repo_name|>``/``<|file_sep|>``, StarCoder2's
+  ``<repo_name>``/``<file_sep>``): the repository-level format those models were trained on,
+  ``<|repo_name|>NAME\n<|file_sep|>PATH\nCODE\n...<|file_sep|>CURRENT\n<|fim_prefix|>...``;
+* ``chat``: in the user message, before the instruction (and, for a block, before the code);
+* ``fim`` without repository tokens, and ``plain``: each file as a comment line naming it, then its
+  code, before the prefix.
+
+With no chunks the prompt is exactly the context-free one. ``fit_window`` spends one budget
+(``model.context_tokens``) on both: see its docstring for the split.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from dataclasses import dataclass
 
@@ -38,14 +53,88 @@ _LANG_FENCE = {"python": "python", "javascript": "javascript", "typescript": "ty
                "rust": "rust", "go": "go", "c": "c", "cpp": "cpp", "java": "java", "shell": "bash"}
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of another file of the workspace, put in the prompt (``agent.context`` chose it)."""
+
+    path: str            # relative to the workspace
+    text: str            # already scrubbed of secrets
+    start: int = 0       # its first line in that file (0-based)
+    source: str = ""     # "open", "import" or "symbol": which context source found it
+    score: float = 0.0   # its rank (higher = more similar to the text around the cursor)
+
+
+@dataclass(frozen=True)
+class RepoContext:
+    """The cross-file context of one prompt: the workspace's name, the current file's path, and the
+    chunks in prompt order. Stored with every completion (``to_json``) and carried into the tasks
+    made from it, so training and sampling rebuild exactly the serving prompt."""
+
+    name: str = ""
+    path: str = ""
+    chunks: tuple[Chunk, ...] = ()
+
+    def keeping(self, chunks) -> "RepoContext":
+        return RepoContext(self.name, self.path, tuple(chunks))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "chunks": [dataclasses.asdict(c) for c in self.chunks]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_data(cls, data) -> "RepoContext | None":
+        """From ``to_dict``/``to_json`` output (a dict or its JSON text); None for nothing or junk."""
+        if isinstance(data, str):
+            try:
+                data = json.loads(data) if data.strip() else None
+            except ValueError:
+                return None
+        if not isinstance(data, dict):
+            return None
+        known = {f.name for f in dataclasses.fields(Chunk)}
+        chunks = tuple(Chunk(**{k: v for k, v in c.items() if k in known}) for c in data.get("chunks") or []
+                       if isinstance(c, dict) and isinstance(c.get("path"), str) and isinstance(c.get("text"), str))
+        return cls(str(data.get("name") or ""), str(data.get("path") or ""), chunks)
+
+
+class _CarryingPrefix(str):
+    """A prefix string that remembers its cross-file context. The engines rebuild a Context from its
+    four positional fields (``Context(ctx.prefix, ctx.suffix, ctx.language, mode)``); because the
+    prefix is passed on as the same object, the context travels with it and ``Context.__post_init__``
+    puts it back. Any operation that makes a new string (slicing, stripping) makes a plain ``str``."""
+
+    repo: "RepoContext"
+
+
+def _carrying(prefix: str, repo: "RepoContext") -> str:
+    carried = _CarryingPrefix(prefix)
+    carried.repo = repo
+    return carried
+
+
 @dataclass
 class Context:
-    """What the editor gives us: the text before and after the cursor."""
+    """What the editor gives us: the text before and after the cursor, and the cross-file context
+    chosen for it (``repo``; None or no chunks: the current file only)."""
 
     prefix: str
     suffix: str = ""
     language: str = "python"
     mode: str = "auto"  # "line", "block" or "auto" (decided from the position)
+    repo: RepoContext | None = None
+
+    def __post_init__(self) -> None:
+        carried = getattr(self.prefix, "repo", None) if isinstance(self.prefix, _CarryingPrefix) else None
+        if self.repo is None:
+            self.repo = carried  # rebuilt from the four fields: the prefix brought it along
+        elif carried is not self.repo:
+            self.prefix = _carrying(str(self.prefix), self.repo)
+
+    @property
+    def chunks(self) -> tuple[Chunk, ...]:
+        return self.repo.chunks if self.repo is not None else ()
 
     def resolved_mode(self) -> str:
         return self.mode if self.mode in ("line", "block") else decide_mode(self.prefix, self.suffix)
@@ -54,12 +143,48 @@ class Context:
 WINDOW_STEP_LINES = 32  # the prompt window's first line moves in steps of this many lines
 
 
+def keep_by_rank(scores: list[float], sizes: list[int], allow: int, max_n: int | None = None,
+                 clash=None) -> set[int]:
+    """Which items to keep: by score (ties: the earlier), each whole if it still fits in ``allow``
+    (and ``clash(i, j)`` is false for every kept j), at most ``max_n``. The one packing rule, for
+    ``agent.context`` and ``fit_window`` alike."""
+    kept: list[int] = []
+    used = 0
+    for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i)):
+        if max_n is not None and len(kept) >= max_n:
+            break
+        if used + sizes[i] > allow or (clash is not None and any(clash(i, j) for j in kept)):
+            continue
+        kept.append(i)
+        used += sizes[i]
+    return set(kept)
+
+
+LOCAL_SHARE = 2  # the current file's window keeps at least 1/LOCAL_SHARE of the budget (or all it needs)
+
+
 def fit_window(ctx: Context, tokenizer, budget: int) -> Context:
-    """Fit prefix + suffix into the token budget: the end of the prefix (≥ 3/4 of the budget),
-    starting on a line whose number is a multiple of WINDOW_STEP_LINES so the window (and every
-    engine's prefix KV cache) stays put while the user types; the start of the suffix. Every engine
-    calls this, so they all build the same prompt for the same position."""
+    """Fit the cross-file context and prefix + suffix into one token budget (``model.context_tokens``).
+
+    The split: the current file comes first. Its window keeps what it needs, up to half the budget
+    (``LOCAL_SHARE``); the cross-file chunks get the rest (they arrive already packed to
+    ``context.budget_tokens``); when they do not all fit, they are kept whole by rank while they fit.
+    Whatever the chunks leave goes back to the current file. So a short file lends its unused tokens
+    to the context, a long one never gets less than half, and with no chunks nothing changes.
+
+    Then, in the current file's share: the end of the prefix (≥ 3/4 of it), starting on a line whose
+    number is a multiple of WINDOW_STEP_LINES so the window (and every engine's prefix KV cache)
+    stays put while the user types; the start of the suffix. Every engine calls this, so they all
+    build the same prompt for the same position."""
     count = lambda s: len(tokenizer(s, add_special_tokens=False)["input_ids"]) if s else 0  # noqa: E731
+    repo = ctx.repo
+    if repo is not None and repo.chunks:
+        local_need = count(ctx.prefix) + min(count(ctx.suffix), budget // 4)
+        allow = budget - min(local_need, budget // LOCAL_SHARE)
+        sizes = [count(chunk_text(c)) for c in repo.chunks]
+        kept = keep_by_rank([c.score for c in repo.chunks], sizes, allow)
+        repo = repo.keeping(c for i, c in enumerate(repo.chunks) if i in kept)  # still in prompt order
+        budget -= sum(sizes[i] for i in kept)
     suffix = ctx.suffix
     suf_budget = budget // 4
     if count(suffix) > suf_budget:
@@ -82,7 +207,7 @@ def fit_window(ctx: Context, tokenizer, budget: int) -> Context:
         while count(prefix) > pre_budget:  # a line longer than the budget, or merges differ: keep the end
             ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
             prefix = tokenizer.decode(ids[-(pre_budget - 1):])
-    return Context(prefix=prefix, suffix=suffix, language=ctx.language, mode=ctx.mode)
+    return Context(prefix=str(prefix), suffix=suffix, language=ctx.language, mode=ctx.mode, repo=repo)
 
 
 def decide_mode(prefix: str, suffix: str) -> str:
@@ -183,24 +308,77 @@ def heal(raw: str, ws: str) -> str:
     return raw.lstrip(" \t") if not raw.startswith("\n") else raw
 
 
+REPO_TOKENS = [("<|repo_name|>", "<|file_sep|>"), ("<repo_name>", "<file_sep>")]  # Qwen2.5-Coder, StarCoder2
+CHAT_CONTEXT_HEADER = "Code from other files of this repository:"
+_COMMENT = {"python": "#", "shell": "#", "lua": "--", "plaintext": "#"}  # else "//"
+
+
+def chunk_text(chunk: Chunk) -> str:
+    """What one chunk costs in a prompt, as ``fit_window`` counts it: its path line and its code."""
+    return f"{chunk.path}\n{chunk.text}\n"
+
+
+def repo_files(repo: RepoContext) -> list[tuple[str, str]]:
+    """(path, code) per file, in prompt order: a file's chunks in line order, ``...`` where lines
+    between them are left out."""
+    by_path: dict[str, list[Chunk]] = {}
+    for c in repo.chunks:
+        by_path.setdefault(c.path, []).append(c)
+    files = []
+    for path, chunks in by_path.items():
+        parts, end = [], None
+        for c in sorted(chunks, key=lambda c: c.start):
+            if end is not None and c.start > end:
+                parts.append("...")
+            parts.append(c.text.rstrip("\n"))
+            end = c.start + c.text.rstrip("\n").count("\n") + 1
+        files.append((path, "\n".join(parts)))
+    return files
+
+
+def repo_tokens(tokenizer) -> tuple[str, str] | None:
+    vocab = tokenizer.get_vocab()
+    return next((pair for pair in REPO_TOKENS if all(t in vocab for t in pair)), None)
+
+
+def _repo_head(ctx: Context, tokenizer, fmt: str) -> str:
+    """The cross-file part that precedes the current file, in format ``fmt`` ("" without chunks)."""
+    if not ctx.chunks:
+        return ""
+    files = repo_files(ctx.repo)
+    current = ctx.repo.path or "untitled"
+    if fmt == "chat":
+        fence = _LANG_FENCE.get(ctx.language, "")
+        body = "".join(f"{path}:\n```{fence}\n{code}\n```\n\n" for path, code in files)
+        return f"{CHAT_CONTEXT_HEADER}\n\n{body}"
+    tokens = repo_tokens(tokenizer) if fmt == "fim" else None
+    if tokens:
+        name, sep = tokens
+        return f"{name}{ctx.repo.name}\n" + "".join(f"{sep}{p}\n{code}\n" for p, code in files) + f"{sep}{current}\n"
+    mark = _COMMENT.get(ctx.language, "//")
+    return "".join(f"{mark} {p}\n{code}\n\n" for p, code in files) + f"{mark} {current}\n"
+
+
 def build_prompt(ctx: Context, tokenizer, fmt: str) -> str:
     """The exact string the model sees for this context (stored with every completion).
-    The prefix's trailing whitespace is left out (see ``split_indent``)."""
-    ctx = Context(split_indent(ctx.prefix)[0], ctx.suffix, ctx.language, ctx.mode)
+    The prefix's trailing whitespace is left out (see ``split_indent``); the cross-file context, if
+    any, comes first (see the module docstring)."""
+    ctx = dataclasses.replace(ctx, prefix=split_indent(ctx.prefix)[0])
     fmt = format_for(fmt, ctx.resolved_mode())
+    head = _repo_head(ctx, tokenizer, fmt)
     if fmt == "fim":
         pre, suf, mid = fim_tokens(tokenizer)
-        return f"{pre}{ctx.prefix}{suf}{ctx.suffix}{mid}"
+        return f"{head}{pre}{ctx.prefix}{suf}{ctx.suffix}{mid}"
     if fmt == "chat":
         fence = _LANG_FENCE.get(ctx.language, "")
         if ctx.resolved_mode() == "block":
             ask = BLOCK_INSTRUCTION.format(language=ctx.language or "", fence=fence, code=ctx.prefix.rstrip("\n"))
-            return tokenizer.apply_chat_template([{"role": "user", "content": ask}], tokenize=False,
+            return tokenizer.apply_chat_template([{"role": "user", "content": head + ask}], tokenize=False,
                                                  add_generation_prompt=True)
-        messages = [{"role": "user", "content": CHAT_INSTRUCTION.format(language=ctx.language or "")}]
-        head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return f"{head}```{fence}\n{ctx.prefix}"
-    return ctx.prefix
+        messages = [{"role": "user", "content": head + CHAT_INSTRUCTION.format(language=ctx.language or "")}]
+        turn = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return f"{turn}```{fence}\n{ctx.prefix}"
+    return head + ctx.prefix
 
 
 def postprocess(raw: str, ctx: Context, fmt: str, *, final: bool = True) -> tuple[str, bool]:
