@@ -203,6 +203,7 @@ class PlumlineServer(LanguageServer):
         self.trackers: dict[str, Tracker] = {}
         self.backend = backend
         self.load_error: str | None = None
+        self._load_error_told = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.observer = None  # watchdog Observer, started in `initialized`
         self._watched_dirs: dict[str, Any] = {}
@@ -231,6 +232,8 @@ class PlumlineServer(LanguageServer):
         except Exception as exc:  # reported by plumline/status and on every request
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("cannot load the model: %s", self.load_error)
+            if self.loop is not None:  # else `initialized` tells, once the client listens
+                self.loop.call_soon_threadsafe(self.explain_load_error)
             return
         self._swap()
         log.info("serving %s, adapter %s", self.backend.model_name, self.backend.adapter_id)
@@ -669,6 +672,22 @@ class PlumlineServer(LanguageServer):
             if self.loop is not None:
                 self.loop.call_soon_threadsafe(self.cache.clear)
 
+    def explain_load_error(self) -> None:
+        """The model did not load: say so where the user looks, the editor (a popup and its LSP
+        log), with what to install; stderr alone is out of sight when the editor starts the server."""
+        if self.load_error is None or self._load_error_told:
+            return
+        self._load_error_told = True
+        message = (f"plumline cannot serve suggestions: the model did not load ({self.load_error}). "
+                   "Install the embedded model with pip install 'plumline[embedded]', or set model.name "
+                   "(PLUMLINE_MODEL_NAME) to a local model folder; `plumline doctor` in a terminal says what "
+                   "else is missing. Then restart the language server.")
+        try:
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Error, message=message))
+        except Exception:  # noqa: BLE001 - the client went away; stderr has the error already
+            pass
+
     def _tell(self, message: str) -> None:
         try:
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
@@ -743,6 +762,7 @@ def build_server(config: Config, *, backend=None, store=None) -> PlumlineServer:
         ls.loop = asyncio.get_running_loop()
         ls.observer = start_observer(ls)
         ls.start_context()
+        ls.explain_load_error()  # the model may have failed before the client was listening
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: PlumlineServer, params: types.DidOpenTextDocumentParams) -> None:
