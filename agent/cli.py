@@ -141,6 +141,30 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
+@app.command()
+def prepare(check: bool = typer.Option(False, "--check", help="change nothing: exit 0 if the model is ready, 1 if not")) -> None:
+    """Assemble and convert the configured embedded model now (once, about 2 minutes), instead of
+    during the first command that needs it. A local folder or hub id needs nothing.
+
+    The `./plumline` launcher runs this as its "model" install step.
+
+    Example:
+        plumline prepare
+    """
+    from agent.models import resolve_model_path
+    from agent.models.embedded import EmbeddedModelMissing, cache_folder, is_converted, lookup
+
+    config = config_or_exit()
+    model = lookup(config.model.name)
+    if check:
+        raise typer.Exit(0 if model is None or is_converted(cache_folder(config.cache_dir, model)) else 1)
+    try:
+        path = resolve_model_path(config.model, config.cache_dir, say=lambda m: console.print(m))
+    except (EmbeddedModelMissing, OSError) as exc:
+        fail(f"cannot prepare the model: {exc}", code=1)
+    console.print(f"model ready: {path}")
+
+
 @app.command("config")
 def show_config(as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
     """Print every option, its value and where it came from (default, file or env).
