@@ -35,7 +35,7 @@ SAMPLE_REAL = "def add(a, b):\n    return a"
 
 
 def run_nvim(nvim: str, cmd: list[str], tmp_path: Path, scenario: str, timeout: int = 240,
-             extra_env: dict | None = None, text: str = SAMPLE) -> dict:
+             extra_env: dict | None = None, text: str = SAMPLE, init: Path = HERE / "minimal_init.lua") -> dict:
     """Run one driver scenario on a fresh sample file; return the driver's JSON report."""
     project = tmp_path / "project"
     project.mkdir(exist_ok=True)
@@ -52,7 +52,7 @@ def run_nvim(nvim: str, cmd: list[str], tmp_path: Path, scenario: str, timeout: 
                XDG_DATA_HOME=str(tmp_path / "data"),
                **(extra_env or {}))
     proc = subprocess.run(
-        [nvim, "--headless", "--clean", "-u", str(HERE / "minimal_init.lua"), str(sample),
+        [nvim, "--headless", "--clean", "-u", str(init), str(sample),
          "-c", f"luafile {HERE / 'nvim_driver.lua'}"],
         cwd=project, env=env, capture_output=True, text=True, timeout=timeout,
     )
@@ -161,3 +161,57 @@ def test_checkhealth_is_clean_and_commands_answer(nvim, fake_server_cmd, tmp_pat
         "plumline: completions off",
         "plumline: completions on",
     ]
+
+
+# -- installing as docs/editors.md says --------------------------------------------------------------
+
+# What each plugin manager does with the snippet, since neither can be downloaded here. lazy.nvim
+# takes over plugin loading (`loadplugins` off: it sources plugin/ folders itself, only at a
+# plugin's root), clones the repository into plugin.dir, puts that on the runtimepath and calls
+# config(plugin, opts). packer clones it, puts <dir>/<rtp> on the runtimepath and runs config.
+MANAGERS = {
+    "lazy.nvim": """
+vim.go.loadplugins = false
+local spec = SNIPPET
+local plugin = { dir = os.getenv("PLUMLINE_REPO"), name = "plumline" }
+vim.opt.runtimepath:append(plugin.dir)
+spec.config(plugin, {})
+""",
+    "packer": """
+local function use(spec)
+  vim.opt.runtimepath:append(os.getenv("PLUMLINE_REPO") .. "/" .. spec.rtp)
+  spec.config()
+end
+SNIPPET
+""",
+}
+
+
+def docs_snippet(manager: str) -> str:
+    """The Lua block that follows ``<!-- snippet: MANAGER -->`` in docs/editors.md, verbatim."""
+    text = (REPO / "docs" / "editors.md").read_text()
+    marker = f"<!-- snippet: {manager} -->"
+    assert marker in text, f"docs/editors.md lost its {manager} snippet"
+    return text.split(marker, 1)[1].split("```lua\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("manager", sorted(MANAGERS))
+def test_the_install_snippet_in_the_docs_works(manager, nvim, fake_server_cmd, tmp_path):
+    """The docs' snippet, run as its plugin manager runs it, with `plumline` on PATH as the docs
+    assume: the plugin starts the server, :checkhealth is clean and every command answers."""
+    init = tmp_path / "init.lua"
+    init.write_text('vim.opt.swapfile = false\nvim.opt.shadafile = "NONE"\n'
+                    + MANAGERS[manager].replace("SNIPPET", docs_snippet(manager)))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    server = bin_dir / "plumline"  # `plumline serve` answers as the protocol stand-in
+    server.write_text("#!/bin/sh\nexec " + " ".join(f"'{part}'" for part in fake_server_cmd)
+                      + f" '{tmp_path / 'log.jsonl'}'\n")
+    server.chmod(0o755)
+    report = run_nvim(nvim, [], tmp_path, "health", init=init,
+                      extra_env={"PLUMLINE_REPO": str(REPO), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    text = "\n".join(report["health"])
+    assert "ERROR" not in text, text
+    assert "advertises inlineCompletionProvider" in text
+    assert report["messages"][0] == "plumline: logging off"  # :PlumlineTelemetry exists and answered
+    assert len(report["messages"]) == 5

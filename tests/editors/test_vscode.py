@@ -28,8 +28,8 @@ from tests.editors.conftest import REPO, missing
 VSCODE = REPO / "editors" / "vscode"
 
 
-def run(cmd: list[str], env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=VSCODE, env=env, capture_output=True, text=True, timeout=timeout)
+def run(cmd: list[str], env: dict | None = None, timeout: int = 600, cwd: Path = VSCODE) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
 
@@ -83,10 +83,29 @@ def test_extension_protocol_with_real_server_is_stored(built_extension, plumline
     assert kinds.index("shown") < kinds.index("accepted")
 
 
-def test_extension_packages_as_vsix(built_extension, tmp_path):
-    """`npm run package` (vsce) produces a .vsix holding the compiled extension."""
-    run([shutil.which("npm"), "run", "package", "--", "-o", str(tmp_path / "plumline.vsix")])
+def test_npm_run_package_makes_plumline_vsix_from_a_fresh_clone(built_extension, tmp_path):
+    """As in CI's fresh clone (no out/ yet): `npm run package` compiles first (vscode:prepublish) and
+    writes plumline.vsix, whose manifest and package.json name the extension, its version and its
+    VS Code engine, and which holds the compiled code and its runtime dependencies, not the sources."""
+    import xml.etree.ElementTree as ET
     import zipfile
 
-    names = zipfile.ZipFile(tmp_path / "plumline.vsix").namelist()
-    assert "extension/out/extension.js" in names and "extension/package.json" in names
+    clone = tmp_path / "vscode"
+    shutil.copytree(VSCODE, clone, ignore=shutil.ignore_patterns("node_modules", "out", "*.vsix"))
+    (clone / "node_modules").symlink_to(VSCODE / "node_modules")  # what `npm ci` made, not rebuilt
+    run([shutil.which("npm"), "run", "package"], cwd=clone)
+    package = json.loads((VSCODE / "package.json").read_text())
+    with zipfile.ZipFile(clone / "plumline.vsix") as vsix:
+        names = set(vsix.namelist())
+        manifest = ET.fromstring(vsix.read("extension.vsixmanifest"))
+        shipped = json.loads(vsix.read("extension/package.json"))
+    ns = {"m": "http://schemas.microsoft.com/developer/vsx-schema/2011"}
+    identity = manifest.find("m:Metadata/m:Identity", ns).attrib
+    assert (identity["Id"], identity["Publisher"], identity["Version"]) == ("plumline", "plumline", package["version"])
+    engine = manifest.find("m:Metadata/m:Properties/m:Property[@Id='Microsoft.VisualStudio.Code.Engine']", ns)
+    assert engine.attrib["Value"] == package["engines"]["vscode"]
+    assert shipped["main"] == "./out/extension.js" and "extension/out/extension.js" in names
+    assert "extension/out/protocol.js" in names
+    assert "extension/node_modules/vscode-languageclient/package.json" in names  # runtime dependency
+    assert {c["command"] for c in shipped["contributes"]["commands"]} >= {"plumline.toggleCompletions", "plumline.showStatus"}
+    assert not [n for n in names if n.startswith(("extension/src/", "extension/test/", "extension/node_modules/typescript/"))]

@@ -652,6 +652,11 @@ M.plugin = nil
 
 --- Configure plumline and attach it to matching buffers (including ones already open).
 function M.setup(opts)
+  if not vim.g.loaded_plumline then
+    -- the user commands, when the plugin manager did not source editors/nvim/plugin/ (lazy.nvim
+    -- sources only the plugin/ folder at the repository's root)
+    vim.cmd("runtime! plugin/plumline.lua")
+  end
   local p = Plugin.new(opts)
   M.plugin = p
   api.nvim_set_hl(0, "PlumlineSuggestion", { link = "Comment", default = true })
