@@ -1,5 +1,6 @@
 """Which prompt format suits which suggestion, on the embedded model: FIM (prefix + suffix with the
-model's FIM tokens) against the chat format, for single lines and for function bodies, on held-out
+model's FIM tokens), the chat turn prefilled with the code (``prefill``), and for blocks the chat
+request that has the model rewrite the function (``chat``), for single lines and for function bodies, on held-out
 code from real Python files (the standard library: nobody here wrote it).
 
     python bench/formats.py                          # 40 lines and 20 bodies per format, llama.cpp
@@ -113,17 +114,19 @@ def main() -> None:
     backend = load_backend(base, config.cache_dir, say=lambda m: print(m, file=sys.stderr))
     figures: dict = {"engine": backend.engine, "model": args.model, "seed": args.seed, "files": args.files}
     rows = []
-    for fmt in ("fim", "chat"):
+    for fmt in ("fim", "prefill", "chat"):
         backend.prompt_format = fmt  # same loaded model; only the prompt changes
         backend.config = dataclasses.replace(backend.config, prompt_format=fmt)
         for mode, pos in positions.items():
+            if mode == "line" and fmt == "chat":
+                continue  # for a line, chat is the prefilled turn: the same prompt as prefill
             r = run(backend, pos, mode)
             figures[f"{mode}_{fmt}"] = r
             rows.append((f"{mode} / {fmt}", r["n"], r["exact_match"], r["edit_similarity"], r["p50_ms"]))
     for mode in ("line", "block"):
-        a, b = figures[f"{mode}_fim"], figures[f"{mode}_chat"]
-        win = "fim" if (a["exact_match"], a["edit_similarity"]) >= (b["exact_match"], b["edit_similarity"]) else "chat"
-        figures[f"{mode}_winner"] = win
+        tried = [f for f in ("fim", "prefill", "chat") if f"{mode}_{f}" in figures]
+        figures[f"{mode}_winner"] = max(tried, key=lambda f: (figures[f"{mode}_{f}"]["exact_match"],
+                                                             figures[f"{mode}_{f}"]["edit_similarity"]))
     figures["chosen"] = f"line={figures['line_winner']};block={figures['block_winner']}"
     print_table("prompt formats on held-out standard-library code",
                 [("mode / format", "n", "exact match", "edit sim", "p50 ms"), *rows])

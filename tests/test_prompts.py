@@ -103,3 +103,54 @@ def test_reply_about_another_function_suggests_nothing():
 def test_reworded_docstring_is_not_repeated():
     reply = '```python\ndef area(w, h):\n    """Area of a rectangle w by h."""\n    return w * h\n```'
     assert postprocess(reply, Context(FN, "", mode="block"), "chat")[0] == "    return w * h"
+
+
+class _Vocab:
+    """A tokenizer stand-in with Qwen2.5-Coder's special tokens (FIM and chat), for format choice."""
+
+    chat_template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    eos_token_id = 7
+
+    def get_vocab(self):
+        return {"<|fim_prefix|>": 1, "<|fim_suffix|>": 2, "<|fim_middle|>": 3, "<|endoftext|>": 4,
+                "<|im_end|>": 7, "<|file_sep|>": 8}
+
+
+def test_a_model_with_fim_and_chat_gets_one_format_per_mode():
+    from agent.models.prompts import MIXED_DEFAULT, format_for
+
+    fmt = detect_format(_Vocab())
+    assert fmt == MIXED_DEFAULT
+    assert format_for(fmt, "line") == "fim"
+    assert format_for(fmt, "block") == "prefill"
+    assert detect_format(_Vocab(), "chat") == "chat"  # model.prompt_format wins over auto
+    with pytest.raises(ValueError, match="prompt_format"):
+        detect_format(_Vocab(), "line=fim;block=nonsense")
+
+
+def test_generation_stops_at_every_end_token_the_vocab_has():
+    from agent.models.prompts import stop_token_ids
+
+    # <|endoftext|> ends a FIM answer, <|im_end|> a chat turn; a FIM marker or file separator starts no code
+    assert stop_token_ids(_Vocab()) == {1, 2, 3, 4, 7, 8}
+
+
+def test_prefilled_block_continues_after_the_docstring(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prefix = 'def f(x):\n    """Double x."""\n    '
+    ctx = Context(prefix, "", mode="block")
+    prompt = build_prompt(ctx, tok, "prefill")
+    assert prompt.endswith('```python\ndef f(x):\n    """Double x."""\n')  # the body is next: nothing to rewrite
+    assert "Complete the following python function" not in prompt
+    text, done = postprocess("    return 2 * x\n```\nThat doubles it.", ctx, "prefill")
+    assert (text, done) == ("return 2 * x", True)
+
+
+def test_chat_reply_that_starts_with_imports_is_not_cut_before_the_function():
+    ctx = Context('from typing import List\n\n\ndef f(xs: List[int]) -> int:\n    """Sum."""\n', "", mode="block")
+    partial = "```python\nfrom typing import List\n\n\n"
+    assert postprocess(partial, ctx, "chat", final=False) == ("", False)  # keep decoding
+    whole = partial + 'def f(xs: List[int]) -> int:\n    """Sum."""\n    return sum(xs)\n```'
+    assert postprocess(whole, ctx, "chat")[0].strip() == "return sum(xs)"

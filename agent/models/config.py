@@ -37,7 +37,7 @@ class ModelConfig:
     )
     context_tokens: int = field(default=512, metadata={"help": "token budget for prefix + suffix sent to the model"})
     line_tokens: int = field(default=48, metadata={"help": "max new tokens for a single-line completion"})
-    block_tokens: int = field(default=160, metadata={"help": "max new tokens for a block completion"})
+    block_tokens: int = field(default=256, metadata={"help": "max new tokens for a block completion (and for each of the loop's samples); decoding stops earlier at the end of the block"})
     temperature: float = field(default=0.0, metadata={"help": "serving temperature; 0 = greedy"})
     quantize: str = field(
         default="none",
