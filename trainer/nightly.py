@@ -166,7 +166,8 @@ def stage_collect(config, store, policy, sandbox, say=print, reporter=None) -> d
 
     counts = collect(store, config, policy=policy, sandbox=sandbox, reporter=reporter)
     out = asdict(counts) if hasattr(counts, "__dataclass_fields__") else {"result": str(counts)}
-    say("collect: " + ", ".join(f"{k} {v}" for k, v in out.items() if v not in (0, None, False)))
+    say("collect: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in out.items() if v not in (0, None, False, "")))
     return out
 
 

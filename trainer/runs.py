@@ -300,7 +300,7 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
                                            "started_at": now(), "finished_at": now(), "status": "empty",
                                            "config": dataclasses.asdict(config.train), "metrics": {"message": str(exc)}},
                             replace=True)
-            return TrainResult(run_id, method, "empty", str(exc), parent=parent_id)
+            return TrainResult(run_id, method, "empty", str(exc), parent=parent_id, window=exc.window)
         say(f"{method}: {window.rows} examples from {window.tasks} tasks, continuing from {parent_id}"
             + _left_out(window)
             + (f"; resuming run {run_id[:8]} from {Path(resume_from).name} on the examples it started with"

@@ -123,3 +123,23 @@ def test_every_command_has_help_with_an_example():
                  ["schedule", "show"]):
         out = runner.invoke(app, [*args, "--help"])
         assert out.exit_code == 0 and "Example" in out.output, args
+
+
+def test_a_cycle_stopped_before_its_gate_gates_the_candidate_it_left(train_env, model_name, sandbox):
+    from trainer.runs import train
+
+    config, store = train_env
+    config.train.gate_samples = 0     # greedy pass@1 only
+    config.train.gate_humaneval = 0   # no HumanEval tasks in this store
+    fill_pairs(store, n=4, model=model_name)
+    for name, prompt, good, bad, tests in TASKS[:2]:
+        add_task(store, name, prompt, tests, split="heldout")
+    left = train(config, store, max_steps=1, progress=False, say=lambda m: None)  # then the cycle stopped
+    assert left.ok, left.message
+    result = run_nightly(config, store, policy=FakePolicy({}), sandbox=sandbox, check_power=False,
+                         train_kwargs={"max_steps": 1}, say=lambda m: None)
+    assert result.status == "done", result.message
+    assert result.stages["train"]["adapter"] == left.adapter_id and result.stages["train"]["resumed"]
+    assert store.get("gate_decisions", result.stages["gate"]["id"])["candidate"] == left.adapter_id
+    assert store.db["train_runs"].count == 1  # nothing was trained again
+    assert {"seconds", "peak_rss_mb"} <= set(result.stages["gate"]) and result.stages["train"]["seconds"] >= 0
