@@ -99,3 +99,13 @@ def test_doctor_exits_1_when_something_required_is_missing(tiny_env, tmp_path):
     result = plumline("doctor", env={"PLUMLINE_MODEL_NAME": str(tmp_path / "not-a-model"), "COLUMNS": "250"})  # one line a row
     assert result.returncode == 1, result.stdout + result.stderr
     assert "config.json" in result.stdout  # the row says what to do
+
+
+def test_prepare_check_says_whether_the_model_is_ready_without_changing_anything(plumline_home, tiny_model_dir):
+    """The launcher's "model" step asks `plumline prepare --check` first: 1 while the embedded model
+    is not converted (and nothing is written), 0 for a model folder, which needs no preparing."""
+    assert plumline("prepare", "--check", env={"PLUMLINE_MODEL_NAME": "embedded"}).returncode == 1
+    assert not (plumline_home / "cache").exists()
+    assert plumline("prepare", "--check", env={"PLUMLINE_MODEL_NAME": str(tiny_model_dir)}).returncode == 0
+    ready = plumline("prepare", env={"PLUMLINE_MODEL_NAME": str(tiny_model_dir)})
+    assert ready.returncode == 0 and str(tiny_model_dir) in ready.stderr
