@@ -67,8 +67,11 @@ def tasks_import(
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
+    nothing = not summary.added and not summary.duplicates and (path.is_dir() or path.suffix == ".py")
     if as_json:
         print(json.dumps(summary.to_dict()))
+        if nothing:
+            raise typer.Exit(1)
         return
     table = Table(title=f"imported from {path}")
     table.add_column("what")
@@ -82,6 +85,12 @@ def tasks_import(
     if summary.tests:
         table.add_row("ground-truth tests (evaluation only)", str(summary.tests))
     Console().print(table)
+    if nothing:  # a folder with no function the loop can use: say why, and what a task needs
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(summary.skipped.items(), key=lambda kv: -kv[1]))
+        console.print(f"[red]error:[/red] no importable functions in {path} ({f'skipped: {reasons}' if reasons else 'no Python functions found'}). "
+                      "A task is a documented top-level function with arguments, using only the standard library and no "
+                      "files, network, time or randomness. `plumline tasks list --status skipped` shows each one and why.")
+        raise typer.Exit(1)
     console.print("next: [bold]plumline collect[/bold] writes tests, samples candidates and builds pairs")
 
 

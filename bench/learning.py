@@ -510,9 +510,9 @@ def plot(figures: dict, path: Path) -> Path | None:
                            ls="--" if a["method"] == CONTROL else "-")
         ax.plot(xs, [base["greedy_pass1"] * 100] + [c["heldout"]["greedy_pass1"] * 100 for c in cycles], marker="x",
                 ls=":", lw=1, color=line[0].get_color())
-        rates = [(figures.get("prepare") or {}).get("base_train_set", {}).get("pass_rate") or 0] + \
-                [c["train_set"]["pass_rate"] or 0 for c in cycles]
-        ax2.plot(range(len(rates)), [r * 100 for r in rates], marker="o", label=a["name"], color=line[0].get_color())
+        # cycle k trains on the samples of the adapter cycle k-1 made (0: the base model's)
+        ax2.plot([c["cycle"] - 1 for c in cycles], [(c["train_set"]["pass_rate"] or 0) * 100 for c in cycles],
+                 marker="o", label=a["name"], color=line[0].get_color())
     ax.axhline(b1, color="grey", lw=0.8)
     ax.axhline(b1 + TARGET_GAIN * 100, color="red", ls="--", lw=0.8, label="target: base + 3 points")
     ax.set_xlabel("cycle (0 = base)")
@@ -520,7 +520,9 @@ def plot(figures: dict, path: Path) -> Path | None:
     ax.set_title(f"held-out ({base['tasks']} tasks): sampled pass@1 (n={base['n']}) with paired 95% CI vs base;"
                  " x: greedy", fontsize=8)
     ax.legend(fontsize=7)
-    ax2.set_xlabel("cycle (0 = the base model's samples, which cycle 1 trains on)")
+    ax2.set_xlabel("adapter of cycle (0 = base): its own samples on the train tasks", fontsize=8)
+    for axis in (ax, ax2):
+        axis.xaxis.get_major_locator().set_params(integer=True)
     ax2.set_ylabel("train-set on-policy pass rate (%)")
     ax2.set_title("the loop's own reward curve: samples passing every valid test", fontsize=8)
     fig.tight_layout()

@@ -65,3 +65,14 @@ def test_tasks_list_shows_skip_reasons(plumline_home, tmp_path):
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert {r["status"] for r in rows} == {"new", "skipped"}
     assert [r["skip_reason"] for r in rows if r["status"] == "skipped"] == ["bad_record"]
+
+
+def test_tasks_import_of_a_folder_with_no_importable_function_says_why(plumline_home, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "shapes.py").write_text('class Square:\n    def area(self):\n        """The area."""\n        return 1\n')
+    (src / "bare.py").write_text("def f(x):\n    return x\n")
+    result = runner.invoke(app, ["tasks", "import", str(src)])
+    assert result.exit_code == 1
+    assert "no importable functions" in result.output and "method" in result.output and "no_docstring" in result.output
+    assert "tasks list --status skipped" in result.output
