@@ -1,10 +1,11 @@
 """plumline's trainer: LoRA adapters from the loop's on-policy data, gated before they serve.
 
     config.py    TrainConfig, table [train]
-    data.py      store -> datasets in the serving prompt format (DPO/RM pairs, GRPO prompts, KTO signals)
+    data.py      store -> datasets in the serving prompt format, per update rule (pairs, RFT examples,
+                 the off-policy control, GRPO prompts, KTO signals), from mixed-outcome tasks only
     model.py     base model, device/dtype, LoRA config, continuing from the serving adapter
-    methods.py   one small builder per method on TRL: DPO, reward model, GRPO, KTO
-    rewards.py   the grader (sandbox pass rates) and the GRPO execution rewards built on it
+    methods.py   one small builder per method on TRL: DPO (dpo, plum, offpolicy), RPO, RFT (SFT), GRPO, RM, KTO
+    rewards.py   the grader (the data loop's tests and weights) and the GRPO execution rewards built on it
     progress.py  callbacks: progress bar with ETA, loss curve, NaN guard
     runs.py      train(): dataset -> trainer -> fit (checkpoints, resume) -> candidate in the registry
     gate.py      candidate vs current on held-out + a fixed HumanEval guard: paired test, stored decision
