@@ -7,18 +7,19 @@ Sources (each can be turned off in ``[context]``):
 * ``imports``: workspace files that the current file and the open files import (``import a.b``,
   ``from .c import d``), read from disk and cut the same way;
 * ``symbols``: definitions anywhere in the workspace (classes, functions, module constants) that
-  the text before the cursor names: signatures and docstrings only (a class: its header, docstring
-  and method signatures), never bodies.
+  the text before the cursor names, in the lines above the cursor or in the file's imports from the
+  workspace: signatures and docstrings only (a class: its header, docstring and method
+  signatures), never bodies.
 
 Ranking. A candidate's score is the Jaccard similarity between its set of identifiers and the set
 of identifiers in the QUERY_LINES lines before the cursor (the sparse retriever of RepoCoder, and
 llama.vim's chunk picker, use the same kind of measure). Why this one: a cross-file completion
 mostly needs *names*; identifier overlap finds code that uses the names around the cursor, costs
 microseconds with no model, and needs no corpus statistics kept in step with every edit (BM25
-would). A symbol the prefix names gets SYMBOL_BONUS on top, so definitions rank before windows
-("signatures and docstrings first"), and IMPORTED_BONUS more when the current file imports its
-file. Windows scoring under MIN_SCORE are left out: an unrelated chunk only takes tokens from the
-current file.
+would). A definition named in the query window gets SYMBOL_BONUS on top, one the file imports
+from the workspace IMPORTED_BONUS (both when both), so definitions rank before windows
+("signatures and docstrings first"); names inside strings and comments do not count. Windows
+scoring under MIN_SCORE are left out: an unrelated chunk only takes tokens from the current file.
 
 Packing. By score, whole chunks, until ``context.budget_tokens`` or ``context.max_chunks``; a chunk
 overlapping one already taken is skipped. The chosen chunks go into the prompt in a *stable* order
@@ -83,7 +84,7 @@ MAX_LINE_CHARS = 3_000
 SYMBOL_BONUS = 1.0
 IMPORTED_BONUS = 0.5
 MIN_SCORE = 0.1
-CANDIDATES_COUNTED = 64      # the best this many candidates are measured in tokens and packed
+CANDIDATES_COUNTED = 32      # the best this many candidates are measured in tokens and packed
 SOURCE_SUFFIXES = (".py", ".pyi")  # what the workspace scan indexes (open buffers can be any text)
 SKIP_DIRS = {"node_modules", "__pycache__", "site-packages", "venv", "env", "build", "dist", "target"}
 SKIP_REASONS = ("excluded", "secrets", "huge", "binary", "undecodable", "generated", "vanished", "unreadable",
@@ -133,12 +134,19 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 def query_text(prefix: str) -> str:
     """The text a request is ranked against: the last QUERY_LINES lines before the cursor, without a
     half-typed identifier at the cursor (so the ranking, and the prompt, stay put while it is typed)."""
-    lines = prefix.split("\n")[-QUERY_LINES:]
+    lines = prefix.rsplit("\n", QUERY_LINES)[-QUERY_LINES:]
     text = "\n".join(lines)
     return _IDENT_TAIL.sub("", text)
 
 
 _IDENT_TAIL = re.compile(r"[A-Za-z0-9_]+\Z")
+_STRING = re.compile(r"""(?s)[rRbBuUfF]{0,2}(\"\"\".*?\"\"\"|'\'\'.*?'\'\'|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')""")
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def code_only(text: str) -> str:
+    """Python text without its string literals and comments (a name in prose is not a use)."""
+    return _COMMENT.sub("", _STRING.sub('""', text))
 
 
 # -- reading files -----------------------------------------------------------------------------------
@@ -403,6 +411,8 @@ class ContextIndex:
         self.scanning = False
         self.scan_s: float | None = None
         self.timings: deque[float] = deque(maxlen=512)
+        self._generation = 0  # bumped by every change to files, modules or open files' imports
+        self._resolved: dict[str, tuple[int, list[str], dict[str, set[str]]]] = {}
         self.requests = 0
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -422,7 +432,7 @@ class ContextIndex:
                 continue
         return None
 
-    def _path_of(self, relpath: str) -> Path | None:
+    def path_of(self, relpath: str) -> Path | None:
         for root in self.roots:
             p = root / relpath
             if p.exists():
@@ -449,6 +459,7 @@ class ContextIndex:
                 self._skip(relpath, "limit")
                 return
             self._drop_file(relpath)
+            self._generation += 1
             size = sum(len(p.text) for p in symbols)
             if self.symbol_chars + size > SYMBOL_TEXT_MAX:
                 symbols, size = [], 0
@@ -464,6 +475,7 @@ class ContextIndex:
         old = self.files.pop(relpath, None)
         if old is None:
             return
+        self._generation += 1
         self.symbol_chars -= sum(len(p.text) for p in old.symbols)
         for p in old.symbols:
             defs = self.by_name.get(p.name)
@@ -537,10 +549,11 @@ class ContextIndex:
             self._skip(relpath, reason)
             self.forget(relpath)
             return reason
-        pieces = windows(relpath, text, "open")
+        pieces = self._counted(windows(relpath, text, "open"))
         imports = python_imports(text) if relpath.endswith(SOURCE_SUFFIXES) else []
         self._put_file(relpath, text)
         with self._lock:
+            self._generation += 1
             self.open[relpath] = (pieces, imports)
             self.open.move_to_end(relpath)
             while len(self.open) > OPEN_FILES:
@@ -565,20 +578,28 @@ class ContextIndex:
             return
         self._put_file(relpath, text)
         with self._lock:
+            self._generation += 1
             if relpath in self.open:
-                self.open[relpath] = (windows(relpath, text, "open"), python_imports(text))
+                self.open[relpath] = (self._counted(windows(relpath, text, "open")), python_imports(text))
             if relpath in self.imported:
-                self.imported[relpath] = windows(relpath, text, "import")
+                self.imported[relpath] = self._counted(windows(relpath, text, "import"))
 
     def remove_file(self, path: Path) -> None:
         relpath = self.relpath(path) if Path(path).is_absolute() else str(path)
         if relpath is not None:
             self.forget(relpath)
 
+    def close_all(self) -> None:
+        """No file counts as open any more (the editor's session ended)."""
+        with self._lock:
+            self.open.clear()
+            self._generation += 1
+
     def forget(self, relpath: str) -> None:
         """Nothing of this file is used any more."""
         with self._lock:
             self._drop_file(relpath)
+            self._generation += 1
             self.open.pop(relpath, None)
             self.imported.pop(relpath, None)
 
@@ -601,16 +622,33 @@ class ContextIndex:
                         found.append(self.modules[name])
         return [f for f in found if f != importer]
 
-    def imports_of(self, relpath: str) -> list[str]:
+    def _resolution(self, relpath: str) -> tuple[list[str], dict[str, set[str]]]:
+        """(the workspace files ``relpath`` imports, the names it imports -> the files they may come
+        from), kept until the index changes."""
         with self._lock:
+            generation = self._generation
+            cached = self._resolved.get(relpath)
+            if cached is not None and cached[0] == generation:
+                return cached[1], cached[2]
             entry = self.open.get(relpath)
             specs = entry[1] if entry else (self.files[relpath].imports if relpath in self.files else [])
-        out: list[str] = []
+        files: list[str] = []
+        names: dict[str, set[str]] = {}
         for spec in specs:
-            for f in self.resolve(relpath, spec):
-                if f not in out:
-                    out.append(f)
-        return out
+            targets = self.resolve(relpath, spec)
+            files.extend(f for f in targets if f not in files)
+            for n in spec[2]:
+                if n != "*":
+                    names.setdefault(n, set()).update(targets)
+        with self._lock:
+            if len(self._resolved) > 1024:
+                self._resolved.clear()
+            self._resolved[relpath] = (generation, files, names)
+        return files, names
+
+    def imports_of(self, relpath: str) -> list[str]:
+        """The workspace files ``relpath`` imports."""
+        return self._resolution(relpath)[0]
 
     def prefetch_imports(self, relpath: str) -> None:
         """Read and window the files ``relpath`` imports, so a request finds them ready."""
@@ -621,14 +659,14 @@ class ContextIndex:
                 if target in self.imported:
                     self.imported.move_to_end(target)
                     continue
-            path = self._path_of(target)
+            path = self.path_of(target)
             if path is None:
                 continue
             text, reason = read_source(path, target, self.exclude)
             if text is None:
                 self._skip(target, reason)
                 continue
-            pieces = windows(target, text, "import")
+            pieces = self._counted(windows(target, text, "import"))
             with self._lock:
                 self.imported[target] = pieces
                 while len(self.imported) > IMPORT_FILES:
@@ -643,19 +681,34 @@ class ContextIndex:
 
     # -- a request: rank and pack -----------------------------------------------------------------
 
+    def _counted(self, pieces: list[Piece]) -> list[Piece]:
+        """Windows with their token counts, counted now (on the indexing thread) when the model's
+        tokenizer is known, so a request does not count them."""
+        if self.count_tokens is not None:
+            for p in pieces:
+                self._tokens(p)
+        return pieces
+
     def _tokens(self, piece: Piece) -> int:
         if piece.ntok is None:
             text = f"{piece.path}\n{piece.text}\n"
             piece.ntok = self.count_tokens(text) if self.count_tokens is not None else len(text) // 3 + 1
         return piece.ntok
 
+    def imported_names(self, relpath: str) -> dict[str, set[str]]:
+        """The names the file imports from workspace files: name -> the files it may come from."""
+        return self._resolution(relpath)[1]
+
     def candidates(self, relpath: str | None, prefix: str) -> list[tuple[float, Piece]]:
-        """Every candidate for a request at the end of ``prefix`` in ``relpath``, scored."""
+        """Every candidate for a request at the end of ``prefix`` in ``relpath``, scored: windows by
+        Jaccard similarity to the query; definitions the query names (SYMBOL_BONUS), or that the
+        file imports from the workspace (IMPORTED_BONUS; both when both), plus their similarity."""
         cfg = self.config
         query = query_text(prefix)
         q = identifiers(query)
-        named = {n for n in _NAME_USE.findall(query) if len(n) > 1 and n not in STOP_WORDS}
+        named = {n for n in _NAME_USE.findall(code_only(query)) if len(n) > 1 and n not in STOP_WORDS}
         mine = self.imports_of(relpath) if relpath else []
+        imported_names = self.imported_names(relpath) if relpath and cfg.symbols else {}
         with self._lock:
             opened = [pieces for path, (pieces, _) in self.open.items() if path != relpath] if cfg.open_files else []
             wanted = set(mine)
@@ -663,20 +716,25 @@ class ContextIndex:
                 if path != relpath:
                     wanted.update(f for f in (self.imports_of(path) if cfg.imports else []) if f != relpath)
             imported = [pieces for path, pieces in self.imported.items() if path in wanted] if cfg.imports else []
-            defs = [self.by_name[n][:MAX_DEFS_PER_NAME] for n in named if n in self.by_name] if cfg.symbols else []
+            defs: dict[int, tuple[float, Piece]] = {}
+            if cfg.symbols:
+                for n in named:
+                    for p in self.by_name.get(n, [])[:MAX_DEFS_PER_NAME]:
+                        defs[id(p)] = (SYMBOL_BONUS, p)
+                for n, files in imported_names.items():
+                    for p in self.by_name.get(n, []):
+                        if p.path in files:
+                            bonus = defs.get(id(p), (0.0, p))[0]
+                            defs[id(p)] = (bonus + IMPORTED_BONUS, p)
         scored: list[tuple[float, Piece]] = []
         for group in opened + imported:
             for p in group:
                 s = jaccard(q, p.idents)
                 if s >= MIN_SCORE:
                     scored.append((s, p))
-        mine_set = set(mine)
-        for group in defs:
-            for p in group:
-                if p.path == relpath:
-                    continue
-                s = SYMBOL_BONUS + jaccard(q, identifiers(p.text)) + (IMPORTED_BONUS if p.path in mine_set else 0.0)
-                scored.append((s, p))
+        for bonus, p in defs.values():
+            if p.path != relpath:
+                scored.append((bonus + jaccard(q, p.idents), p))
         return scored
 
     def retrieve(self, relpath: str | None, prefix: str, suffix: str = "") -> RepoContext | None:

@@ -95,6 +95,21 @@ def test_symbols_rank_before_windows(shop, tmp_path):
     assert sources[:2] == ["symbol", "symbol"] and set(sources[2:]) <= {"open", "import"}
 
 
+def test_definitions_the_file_imports_come_even_when_not_named_near_the_cursor(shop):
+    index = index_of(shop)
+    far = "from shop.helpers import Basket, TAX_RATE\n" + "x = 1\n" * 40 + "def pay(total):\n    return "
+    index.update_open("shop/pay.py", far)
+    repo = index.retrieve("shop/pay.py", far)
+    assert {c.text.split("\n")[0] for c in repo.chunks if c.source == "symbol"} == {"class Basket:", "TAX_RATE = 0.2"}
+
+
+def test_a_name_in_a_string_or_comment_is_not_a_use(shop):
+    index = index_of(shop)
+    prose = 'def report():\n    # parse_config is slow\n    return "see Basket docs"\n'
+    assert index.retrieve("shop/report.py", prose).chunks == ()
+    assert index.retrieve("shop/report.py", prose + "cfg = parse_config(").chunks
+
+
 def test_files_the_current_file_imports_are_context(shop):
     index = index_of(shop, symbols=False)  # (the symbols would rank first and cover the same lines)
     index.update_open("shop/main.py", MAIN)  # the editor opened it: its imports are read now

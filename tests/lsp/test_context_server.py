@@ -124,3 +124,33 @@ async def test_context_turned_off_serves_the_current_file_only(server_env, tmp_p
         assert (await session.status())["context"] is None
     finally:
         await stop_session(session)
+
+
+async def test_a_file_written_outside_the_editor_is_indexed(server_env, tmp_path, workspace_files):
+    root = workspace_files({"helpers.py": HELPERS})
+    session = await start_session(server_env, tmp_path / "ws")
+    try:
+        before = await indexed(session)
+        (root / "pricing.py").write_text('def price_with_tax(amount, rate):\n    """Gross price."""\n    return 0\n')
+        await session.wait_status(lambda s: s["context"]["symbols"] > before["symbols"])  # watchdog saw it
+        header = "from pricing import price_with_tax\n\ngross = price_with_tax(10, 0.2)\n"
+        _, _, _, item = await session.suggestion(name="main.py", header=header)
+        row = await logged(session, item)
+        assert "def price_with_tax(amount, rate):" in row["prompt"]
+    finally:
+        await stop_session(session)
+
+
+async def test_a_large_workspace_is_bounded_and_the_server_keeps_serving(server_env, tmp_path, workspace_files,
+                                                                        monkeypatch):
+    monkeypatch.setenv("PLUMLINE_CONTEXT_MAX_FILES", "200")
+    workspace_files({f"m{i:04d}.py": f"def helper_{i}(x):\n    return x + {i}\n" for i in range(1500)})
+    session = await start_session(server_env, tmp_path / "ws")
+    try:
+        _, _, _, item = await session.suggestion(name="main.py")  # whether or not the scan is done
+        assert item.insert_text
+        context = await indexed(session, files=1)
+        assert context["files"] == 200 and set(context["skipped"]) == {"limit"}
+        assert context["skipped"]["limit"] >= 1300  # (and the candidate documents opened after the bound)
+    finally:
+        await stop_session(session)
