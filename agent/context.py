@@ -484,9 +484,10 @@ class ContextIndex:
                 if not defs:
                     del self.by_name[p.name]
 
-    def scan(self, stop: threading.Event | None = None, nice: bool = True) -> IndexStats:
+    def scan(self, stop: threading.Event | None = None, nice: bool = True, first: Path | None = None) -> IndexStats:
         """Walk the workspace once and index every source file (in the background: the thread is
-        niced, and requests are answered from what is indexed so far)."""
+        niced, and requests are answered from what is indexed so far); ``first``, a folder inside
+        it, is walked before the rest; ``stop`` ends the walk early."""
         if nice:
             try:
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
@@ -497,16 +498,16 @@ class ContextIndex:
             self.scanning = True
         try:
             for root in self.roots:
-                stack = [root]
+                stack = [root] + ([Path(first)] if first is not None and Path(first).is_relative_to(root) else [])
                 while stack:
-                    if stop is not None and stop.is_set():
-                        return self.stats()
                     folder = stack.pop()
                     try:
                         entries = sorted(os.scandir(folder), key=lambda e: e.name)
                     except OSError:
                         continue
                     for entry in entries:
+                        if stop is not None and stop.is_set():
+                            return self.stats()
                         rel = Path(entry.path).relative_to(root).as_posix()
                         try:
                             is_dir = entry.is_dir(follow_symlinks=False)
@@ -761,6 +762,7 @@ class ContextIndex:
 
 
 WORKSPACE_MARKERS = (".git", "pyproject.toml", "setup.py", "setup.cfg")
+CLI_SCAN_S = 1.0  # how long `plumline complete` may spend indexing the workspace
 
 
 def workspace_of(path: Path) -> Path:
@@ -774,13 +776,21 @@ def workspace_of(path: Path) -> Path:
 
 
 def context_for_file(config: ContextConfig, exclude: list[str], path: Path, prefix: str, suffix: str = "",
-                     count_tokens: Callable[[str], int] | None = None) -> RepoContext | None:
-    """One-off retrieval for a file position (``plumline complete``): index its workspace now, with
+                     count_tokens: Callable[[str], int] | None = None, scan_s: float = CLI_SCAN_S) -> RepoContext | None:
+    """One-off retrieval for a file position (``plumline complete``): index its workspace now, for at
+    most ``scan_s`` seconds (a file far down a large tree must not make one completion slow), with
     the file's current text as the open file, then rank and pack as the server does."""
     if not config.enabled:
         return None
+    path = Path(path).resolve()
     index = ContextIndex(config, exclude, [workspace_of(path)], count_tokens=count_tokens)
-    index.scan(nice=False)
+    stop = threading.Event()
+    timer = threading.Timer(scan_s, stop.set)
+    timer.start()
+    try:
+        index.scan(stop=stop, nice=False, first=path.parent)  # the file's own folder first
+    finally:
+        timer.cancel()
     relpath = index.relpath(path)
     if relpath is not None:
         index.update_open(relpath, prefix + suffix)

@@ -279,3 +279,31 @@ def test_stored_context_round_trips(shop):
     repo = index_of(shop).retrieve("shop/main.py", MAIN)
     assert RepoContext.from_data(json.loads(repo.to_json())) == repo
     assert Context("x", repo=repo).chunks == repo.chunks
+
+
+def test_a_stopped_scan_indexes_nothing_more(shop):
+    stop = threading.Event()
+    stop.set()
+    index = ContextIndex(ContextConfig(), [], [shop])
+    assert index.scan(stop=stop, nice=False).files == 0 and not index.stats().scanning
+
+
+def test_plumline_complete_uses_the_files_workspace(shop, tiny_env):
+    """The CLI's one completion carries the context the server would choose, and logs it."""
+    import os
+    import subprocess
+    import sys
+
+    from agent.store import Store
+
+    (shop / "pyproject.toml").write_text("[project]\nname = 'shop'\n")
+    main = shop / "shop" / "main.py"
+    line = MAIN.count("\n") + 1
+    out = subprocess.run([sys.executable, "-m", "agent.cli", "complete", str(main), "--line", str(line),
+                          "--col", str(len(MAIN.rsplit("\n", 1)[-1]) + 1), "--json"],
+                         capture_output=True, text=True, env=dict(os.environ), cwd=shop, timeout=300)
+    assert out.returncode == 0, out.stderr
+    store = Store(tiny_env / "plumline.db")
+    [row] = list(store.rows("select prompt, context from completions"))
+    assert "def parse_config(path: str, *, strict: bool = False) -> dict:" in row["prompt"]
+    assert {c["path"] for c in json.loads(row["context"])["chunks"]} == {"shop/helpers.py"}
