@@ -45,8 +45,9 @@ Skipped, counted by reason in ``IndexStats.skipped`` (each file once per reason)
 (> MAX_FILE_BYTES), ``binary`` (a NUL byte), ``undecodable`` (not UTF-8), ``generated`` (a
 generated-file marker in its first lines, or a line over MAX_LINE_CHARS: minified), ``vanished``
 (gone between listing and reading), ``unreadable`` (other OS errors, or not a regular file: a
-pipe could block the scan forever), ``limit`` (over
-``context.max_files``). Folders in SKIP_DIRS and hidden folders are not entered.
+pipe could block the scan forever), ``limit`` (over ``context.max_files``; or indexed without its
+signatures, which would pass SYMBOL_TEXT_MAX). Folders in SKIP_DIRS and hidden folders are not
+entered.
 
 Privacy (design rule 7): an excluded file is never opened; a file holding a secret is never used,
 not one chunk of it; and every chunk is scrubbed (``agent.privacy.scrub``) before it is kept, so
@@ -476,6 +477,9 @@ class ContextIndex:
         if old is None:
             return
         self._generation += 1
+        for name in module_names(relpath, self.package):
+            if self.modules.get(name) == relpath:
+                del self.modules[name]
         self.symbol_chars -= sum(len(p.text) for p in old.symbols)
         for p in old.symbols:
             defs = self.by_name.get(p.name)

@@ -286,7 +286,8 @@ def main() -> None:
     backend = load_backend(model, config.cache_dir, say=say)
     figures: dict = {"codebase": str(codebase), "engine": getattr(backend, "engine", args.engine),
                      "model": backend.model_name, "format": backend.prompt_format, "seed": args.seed,
-                     "context_tokens": model.context_tokens, "context": dataclasses.asdict(config.context)}
+                     "context_tokens": model.context_tokens, "threads": getattr(backend, "threads", None),
+                     "context": dataclasses.asdict(config.context)}
 
     index = ContextIndex(config.context, config.privacy.exclude, [codebase])
     stats = index.scan(nice=False)

@@ -307,3 +307,11 @@ def test_plumline_complete_uses_the_files_workspace(shop, tiny_env):
     [row] = list(store.rows("select prompt, context from completions"))
     assert "def parse_config(path: str, *, strict: bool = False) -> dict:" in row["prompt"]
     assert {c["path"] for c in json.loads(row["context"])["chunks"]} == {"shop/helpers.py"}
+
+
+def test_a_deleted_module_no_longer_resolves(shop):
+    index = index_of(shop)
+    assert index.imports_of("shop/main.py") == ["shop/helpers.py"]
+    (shop / "shop/helpers.py").unlink()
+    index.update_file(shop / "shop/helpers.py")
+    assert index.imports_of("shop/main.py") == []
