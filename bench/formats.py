@@ -118,6 +118,8 @@ def main() -> None:
         backend.prompt_format = fmt  # same loaded model; only the prompt changes
         backend.config = dataclasses.replace(backend.config, prompt_format=fmt)
         for mode, pos in positions.items():
+            if not pos:
+                continue
             if mode == "line" and fmt == "chat":
                 continue  # for a line, chat is the prefilled turn: the same prompt as prefill
             r = run(backend, pos, mode)
@@ -125,9 +127,11 @@ def main() -> None:
             rows.append((f"{mode} / {fmt}", r["n"], r["exact_match"], r["edit_similarity"], r["p50_ms"]))
     for mode in ("line", "block"):
         tried = [f for f in ("fim", "prefill", "chat") if f"{mode}_{f}" in figures]
+        if not tried:
+            continue
         figures[f"{mode}_winner"] = max(tried, key=lambda f: (figures[f"{mode}_{f}"]["exact_match"],
                                                              figures[f"{mode}_{f}"]["edit_similarity"]))
-    figures["chosen"] = f"line={figures['line_winner']};block={figures['block_winner']}"
+    figures["chosen"] = ";".join(f"{m}={figures[m + '_winner']}" for m in ("line", "block") if m + "_winner" in figures)
     print_table("prompt formats on held-out standard-library code",
                 [("mode / format", "n", "exact match", "edit sim", "p50 ms"), *rows])
     print(f"winner: {figures['chosen']}")

@@ -33,7 +33,7 @@ class ModelConfig:
     vllm_model: str = field(default="", metadata={"help": "model name the vLLM server serves (default: ask the server)"})
     prompt_format: str = field(
         default="auto",
-        metadata={"help": "auto (from the tokenizer: FIM for lines and chat for blocks where the model has both), fim, chat, plain, or per mode like 'line=fim;block=chat'"},
+        metadata={"help": "auto (from the tokenizer: the prefilled chat turn where the model has a chat template, as measured for Qwen2.5-Coder), fim, chat, prefill, plain, or per mode like 'line=fim;block=prefill'"},
     )
     context_tokens: int = field(default=512, metadata={"help": "token budget for prefix + suffix sent to the model"})
     line_tokens: int = field(default=48, metadata={"help": "max new tokens for a single-line completion"})
