@@ -67,13 +67,32 @@ def serve(
 
 def _close_on_signals(server) -> None:
     """SIGTERM or SIGHUP (an editor that quits without ``exit``, a closed terminal): record the
-    queued store writes (bounded, ``server.close``), then die of the same signal as before."""
+    queued store writes (bounded, ``server.close``), then die of the same signal as before.
+
+    The handler itself only sets an Event: a signal handler runs in the main thread wherever it
+    was interrupted, e.g. inside ``ThreadPoolExecutor.submit`` holding the executors' global lock,
+    so calling ``close()`` (which submits to the store thread) from it could deadlock. A thread
+    started here does the closing and then sends the signal again, which the handler now lets kill
+    the process."""
+    import threading
+
+    received: list[int] = []
+    wake = threading.Event()
+
+    def closer() -> None:
+        wake.wait()
+        server.close()
+        os.kill(os.getpid(), received[0])
 
     def handler(signum, _frame):
-        server.close()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        if wake.is_set():  # closed (or a second signal while closing): die of it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        received.append(signum)
+        wake.set()
 
+    threading.Thread(target=closer, name="plumline-close-on-signal", daemon=True).start()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
 
