@@ -111,9 +111,13 @@ def summary_sentence(reports: list[CycleReport]) -> str:
                 f"so held-out pass@1 went from {_pct(last.before)} to {_pct(last.after)}; it now serves your "
                 "editor. Next: use it, and watch `plumline stats`.")
     if last.decision == "rejected":
-        return (f"The new adapter moved held-out pass@1 from {_pct(last.before)} to {_pct(last.after)}, not enough "
-                "to trust, so the model that served before stays. Next: give the loop more to learn from, "
-                "`plumline demo --tasks 80` or `--cycles 2`.")
+        if not last.won and not last.lost:
+            change = (f"The new adapter solved exactly the held-out problems the serving model solves "
+                      f"({_pct(last.before)} pass@1), so the serving model stays.")
+        else:
+            change = (f"The new adapter moved held-out pass@1 from {_pct(last.before)} to {_pct(last.after)}, not "
+                      "enough to trust, so the serving model stays.")
+        return change + " Next: give the loop more to learn from, `plumline demo --tasks 80` or `--cycles 2`."
     if last.decision == "no adapter":
         return ("No adapter was trained: the cycle found too few preference pairs, so nothing changed"
                 + (f" (held-out pass@1 stays {_pct(last.before)})" if last.before is not None else "")
@@ -195,9 +199,11 @@ def demo(
         fail(str(exc))
     started = time.time()
     console.print(f"[bold]plumline demo[/bold]: {budget.tasks} HumanEval problems, {budget.samples} samples each, "
-                  f"{budget.steps} DPO steps, {cycles} cycle(s); sandbox: {backend}")
+                  f"{budget.steps} DPO steps, {cycles} cycle{'s' if cycles > 1 else ''}, {backend} sandbox")
     summary = import_path(store, humaneval_path(), heldout_fraction=heldout_fraction, seed=seed, limit=budget.tasks)
-    console.print(f"import: {summary.added} new task(s) {summary.splits or ''}, {summary.duplicates} already there")
+    splits = ", ".join(f"{n} {name}" for name, n in sorted(summary.splits.items()))
+    console.print(f"import: {summary.added} new task(s){f' ({splits})' if splits else ''}, "
+                  f"{summary.duplicates} already there")
     results = []
     for k in range(cycles):
         console.rule(f"cycle {k + 1} of {cycles}")

@@ -93,6 +93,8 @@ def test_report_says_what_changed_and_what_to_do_next():
 
     promoted = CycleReport(1, "promoted", "r", 1.0, 0.1, 0.3, 3, 1, 10, 0.01)
     rejected = CycleReport(1, "rejected", "r", 1.0, 0.1, 0.1, 1, 1, 10, 0.7)
+    same = CycleReport(1, "rejected", "r", 1.0, 0.857, 0.857, 0, 0, 7, 1.0)
+    assert "moved" not in summary_sentence([same]) and "exactly the held-out problems" in summary_sentence([same])
     nothing = CycleReport(1, "no adapter", "train: dpo: 0 usable example(s)", 1.0, before=0.1, tasks=10)
     assert "10.0% to 30.0%" in summary_sentence([promoted]) and "serves your editor" in summary_sentence([promoted])
     assert "--tasks 80" in summary_sentence([rejected]) and "stays" in summary_sentence([rejected])
