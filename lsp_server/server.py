@@ -272,16 +272,18 @@ class PlumlineServer(LanguageServer):
 
     def _scan(self) -> None:
         index = self.context
+        # Watch first, then scan: a file written between the end of the scan and the start of the
+        # watch would otherwise be missed (an event during the scan only indexes that file again).
+        if self.config.server.watch_workspace and self.observer is not None and not self._scan_stop.is_set():
+            from lsp_server.watch import watch_workspace
+
+            watch_workspace(self, index.roots)
         try:
             stats = index.scan(stop=self._scan_stop)
             log.info("context index: %d files, %d symbols in %.1fs; skipped %s", stats.files, stats.symbols,
                      stats.scan_s or 0, stats.skipped or "none")
         except Exception:  # the index is a help, never a reason to stop serving
             log.exception("the workspace scan for cross-file context failed")
-        if self.config.server.watch_workspace and self.observer is not None and not self._scan_stop.is_set():
-            from lsp_server.watch import watch_workspace
-
-            watch_workspace(self, index.roots)
 
     def document_changed(self, uri: str, *, now: bool = False) -> None:
         """The editor opened, changed or saved a document: index it, at once (open, save) or once

@@ -6,7 +6,7 @@
 * the folders of files holding accepted suggestions still being followed: a change on disk made
   outside the editor is carried into the persistence trackers. Only those folders are watched,
   and only tracked files are ever read (never an excluded one: those are never tracked);
-* the workspace folders, recursively, once the cross-file context index has scanned them: a
+* the workspace folders, recursively, from just before the cross-file context index scans them: a
   source file written, created, moved or deleted outside the editor is indexed again
   (``agent.context``, which never reads an excluded file).
 
