@@ -80,10 +80,15 @@ class LlamaCppBackend:
             self.llm.close()
 
     def _load(self, lora: Path | None):
+        from llama_cpp._utils import suppress_stdout_stderr
+
         try:
-            return self.llama_cpp.Llama(model_path=str(self.gguf), n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
-                                        n_threads_batch=self.threads, lora_path=str(lora) if lora else None,
-                                        verbose=False)
+            # llama.cpp's own C logging (e.g. "cannot use buft 'CPU_REPACK'" per LoRA tensor) bypasses
+            # verbose=False; the messages are advice a user cannot act on.
+            with suppress_stdout_stderr(disable=False):
+                return self.llama_cpp.Llama(
+                    model_path=str(self.gguf), n_ctx=N_CTX, n_batch=512, n_threads=self.threads,
+                    n_threads_batch=self.threads, lora_path=str(lora) if lora else None, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             what = f" with LoRA {lora}" if lora else ""
             raise LlamaCppUnavailable(f"llama.cpp could not load {self.gguf}{what}: {exc}") from None
