@@ -85,7 +85,7 @@ def _engines(config: Config) -> list[Check]:
         pass
     blocker = llamacpp_blocker(config.model, config.cache_dir)
     checks.append(Check("llama.cpp", True if blocker is None else None, "usable" if blocker is None else blocker,
-                        "" if blocker is None else "rm .venv/.plumline-bootstrap && scripts/bootstrap rebuilds it"))
+                        "" if blocker is None else "optional: from a checkout scripts/bootstrap builds it; with pip, 'plumline[llamacpp]' (README)"))
     from agent.models.embedded import lookup
 
     embedded = lookup(config.model.name)

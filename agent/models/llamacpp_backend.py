@@ -47,8 +47,9 @@ def import_llama():
         import llama_cpp
     except (ImportError, OSError) as exc:  # OSError: the shared library does not load on this CPU
         raise LlamaCppUnavailable(
-            f"llama-cpp-python is not usable here ({type(exc).__name__}: {exc}). Run scripts/bootstrap again, "
-            "or set model.backend = transformers") from None
+            f"llama-cpp-python is not usable here ({type(exc).__name__}: {exc}). From a checkout: "
+            "rm .venv/.plumline-bootstrap* && scripts/bootstrap; with pip: pip install 'plumline[llamacpp]' with the "
+            "CMAKE_ARGS the README gives; or set model.backend = transformers") from None
     return llama_cpp
 
 
