@@ -55,7 +55,9 @@ def test_auto_without_llamacpp_falls_back_to_transformers(tmp_path, monkeypatch)
     assert "llama-cpp-python is not usable" in choice.reason
 
 
-def test_auto_uses_the_recorded_measurement_without_measuring_again(tmp_path, monkeypatch):
+@pytest.fixture
+def llamacpp_and_parts():
+    """auto can only choose llama.cpp where it imports and the embedded model's parts are installed."""
     pytest.importorskip("llama_cpp")
     from agent.models.embedded import EmbeddedModelMissing, lookup, part_paths
 
@@ -63,6 +65,9 @@ def test_auto_uses_the_recorded_measurement_without_measuring_again(tmp_path, mo
         part_paths(lookup("embedded"))
     except EmbeddedModelMissing as exc:
         pytest.skip(str(exc))
+
+
+def test_auto_uses_the_recorded_measurement_without_measuring_again(llamacpp_and_parts, tmp_path, monkeypatch):
     key = machine_key("qwen2.5-coder-0.5b")
     record_path(tmp_path).write_text(json.dumps({key: {"serve": {
         "engine": "llamacpp", "reason": "measured here: llamacpp 3.00x faster", "figures": {}}}}))
@@ -71,14 +76,7 @@ def test_auto_uses_the_recorded_measurement_without_measuring_again(tmp_path, mo
         "llamacpp", "measured here: llamacpp 3.00x faster", {})
 
 
-def test_auto_measures_once_and_records_the_faster(tmp_path, monkeypatch):
-    pytest.importorskip("llama_cpp")
-    from agent.models.embedded import EmbeddedModelMissing, lookup, part_paths
-
-    try:
-        part_paths(lookup("embedded"))
-    except EmbeddedModelMissing as exc:
-        pytest.skip(str(exc))
+def test_auto_measures_once_and_records_the_faster(llamacpp_and_parts, tmp_path, monkeypatch):
     calls = []
 
     def fake_measure(config, cache_dir, job):
