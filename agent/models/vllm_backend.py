@@ -10,8 +10,11 @@ to it over HTTP. Start it with LoRA enabled and runtime adapter loading allowed:
 then set ``model.backend = "vllm"`` and ``model.vllm_url = "http://127.0.0.1:8000"``.
 
 The prompt is built here with the model's own tokenizer (loaded from the same folder or id as the
-server's model), so the server sees exactly the prompt the in-process backend would build, and
-the same trimming applies. Adapters: ``set_adapter`` registers the folder with
+server's model) and the same window (``prompts.fit_window``), so the server sees exactly the prompt
+the in-process backends build; decoding stops at the same stop tokens (``prompts.stop_token_ids``:
+the server's default is the EOS alone, and a FIM answer ends with ``<|endoftext|>``), and the same
+trimming applies. There is no early stop at the end of a block: the server decodes until a stop
+token and the trimming cuts afterwards. Adapters: ``set_adapter`` registers the folder with
 ``/v1/load_lora_adapter`` under the adapter id and later requests name it as ``model``.
 """
 
@@ -28,7 +31,7 @@ from agent.adapters import base_fingerprint
 from agent.models import BASE_ADAPTER, Completion
 from agent.models.config import ModelConfig
 from agent.models.quiet import quiet_libraries
-from agent.models.prompts import Context, build_prompt, detect_format, postprocess
+from agent.models.prompts import Context, build_prompt, detect_format, fit_window, postprocess, stop_token_ids
 
 
 class VLLMError(RuntimeError):
@@ -43,6 +46,7 @@ class VLLMBackend:
         self.session = requests.Session()
         self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
         self.prompt_format = detect_format(self.tokenizer, config.prompt_format)
+        self.stop_ids = sorted(stop_token_ids(self.tokenizer))  # the server's default is the EOS alone
         self.base_name = config.vllm_model or self._served_model()
         self.model_name = self.base_name
         self.base_fingerprint = base_fingerprint(tokenizer_path)  # the folder the server serves, by design
@@ -80,7 +84,7 @@ class VLLMBackend:
             **({"stop": list(stop)} if stop else {}),
             "model": model or (self.adapter_id if self.adapter_id != BASE_ADAPTER else self.base_name),
             "prompt": prompts, "n": n, "max_tokens": max_tokens, "temperature": temperature,
-            "top_p": top_p if temperature > 0 else 1.0, "skip_special_tokens": True,
+            "top_p": top_p if temperature > 0 else 1.0, "skip_special_tokens": True, "stop_token_ids": self.stop_ids,
         })
         out: list[list[str]] = [[] for _ in prompts]
         for choice in data.get("choices", []):
@@ -90,19 +94,24 @@ class VLLMBackend:
 
     # -- the backend interface ----------------------------------------------------------------
 
+    def _fit(self, ctx: Context) -> Context:
+        return fit_window(ctx, self.tokenizer, self.config.context_tokens)  # the window every engine sends
+
     def set_adapter(self, path: Path | None, adapter_id: str = BASE_ADAPTER) -> None:
         with self._lock:
             if path is None:
                 self.adapter_id = BASE_ADAPTER
                 return
-            self._post("/v1/load_lora_adapter", {"lora_name": adapter_id, "lora_path": str(Path(path).resolve())})
+            # load_inplace: the server may hold this id already (plumline restarted, the server did not)
+            self._post("/v1/load_lora_adapter", {"lora_name": adapter_id, "lora_path": str(Path(path).resolve()),
+                                                 "load_inplace": True})
             self.adapter_id = adapter_id
 
     def complete(self, ctx: Context, *, cancel: threading.Event | None = None,
                  max_new_tokens: int | None = None) -> Completion:
         start = time.perf_counter()
         mode = ctx.resolved_mode()
-        ctx = Context(ctx.prefix, ctx.suffix, ctx.language, mode)
+        ctx = self._fit(Context(ctx.prefix, ctx.suffix, ctx.language, mode))
         limit = max_new_tokens or (self.config.line_tokens if mode == "line" else self.config.block_tokens)
         prompt = build_prompt(ctx, self.tokenizer, self.prompt_format)
         adapter = self.adapter_id
@@ -119,7 +128,7 @@ class VLLMBackend:
 
     def sample(self, contexts: list[Context], n: int, *, temperature: float,
                max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]:
-        fixed = [Context(c.prefix, c.suffix, c.language, c.resolved_mode()) for c in contexts]
+        fixed = [self._fit(Context(c.prefix, c.suffix, c.language, c.resolved_mode())) for c in contexts]
         prompts = [build_prompt(c, self.tokenizer, self.prompt_format) for c in fixed]
         raw = self._complete_raw(prompts, n=n, max_tokens=max_new_tokens or self.config.block_tokens,
                                  temperature=temperature, top_p=top_p)
