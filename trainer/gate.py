@@ -19,7 +19,11 @@ same grader as the GRPO reward, pairs and RFT selection ("passes" is ``agent.pai
 Sampling is seeded with ``train.seed`` before each adapter is scored, so both draw from the same
 random stream (common random numbers: less noise in the difference). The per-task outcomes of
 both adapters are stored with the decision (``GateDecision.scores``), so a benchmark can pair any
-two adapters' figures without scoring them again.
+two adapters' figures without scoring them again. A suite score is also kept in the store
+(``SCORE_CACHE``), keyed by everything it depends on (adapter, base model, engine, prompt format,
+tasks and their tests, samples, temperature, seed): the current adapter, scored when it was the
+candidate (or by ``score_serving``), is not scored again each night while nothing it depends on
+changed. That halves a nightly gate's model time.
 
 The statistics are paired, task by task, on greedy outcomes: of the tasks where the two adapters
 disagree, ``wins`` the candidate solves and ``losses`` it does not. Exact McNemar (one-sided
@@ -34,13 +38,16 @@ judged and how many could not (by reason), and the guard's HumanEval problem ids
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from agent.adapters import Adapter, AdapterError, check_adapter_dir, check_base_model, current_adapter
+from agent.adapters import (Adapter, AdapterError, base_fingerprint, check_adapter_dir, check_base_model,
+                            current_adapter)
 from agent.execute import valid_tests
 from agent.models import BASE_ADAPTER
 from agent.pairs import passes_all
@@ -361,6 +368,43 @@ def score_suite(policy, grader, tasks: list[dict], *, samples: int, temperature:
     return score
 
 
+SCORE_CACHE = "gate.scores"  # store state: recent suite scores, by suite_key
+SCORE_CACHE_SIZE = 16
+
+
+def suite_key(adapter_id: str, fingerprint: str | None, policy, grader, tasks: list[dict], *, samples: int,
+              temperature: float, seed: int | None) -> str:
+    """A digest of everything a ``score_suite`` result depends on: the adapter and the base model it
+    sits on, the engine and prompt format, each task's prompt and the exact tests that grade it,
+    and the sampling settings. Any change gives another key, so a cached score is never stale."""
+    h = hashlib.sha256(json.dumps({
+        "adapter": adapter_id, "base": fingerprint, "engine": type(policy).__name__,
+        "format": getattr(policy, "prompt_format", "chat"), "ground_truth": grader.ground_truth,
+        "samples": samples, "temperature": temperature if samples else None, "seed": seed if samples else None,
+    }, sort_keys=True).encode())
+    for t in tasks:
+        h.update(json.dumps([t["id"], t.get("prompt"), t.get("entry_point"), grader.tests(t["id"])],
+                            sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def cached_score(store, key: str, compute) -> SuiteScore:
+    """The stored score under ``key``, else ``compute()`` stored there (the newest
+    ``SCORE_CACHE_SIZE`` kept). A cache that cannot be read is ignored and rewritten."""
+    try:
+        cache = json.loads(store.get_state(SCORE_CACHE) or "{}")
+        hit = SuiteScore.from_dict(cache[key]) if key in cache else None
+    except (ValueError, TypeError, KeyError):
+        cache, hit = {}, None
+    if hit is not None:
+        return hit
+    score = compute()
+    cache.pop(key, None)
+    cache[key] = asdict(score)
+    store.set_state(SCORE_CACHE, json.dumps(dict(list(cache.items())[-SCORE_CACHE_SIZE:])))
+    return score
+
+
 def record(store, decision: GateDecision) -> GateDecision:
     decision.id = store.write("gate_decisions", {
         "candidate": decision.candidate, "current": decision.current, "decision": decision.decision,
@@ -413,13 +457,27 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
         fmt = getattr(policy, "prompt_format", "chat")
         held_grader = Grader(store, sandbox, fmt=fmt)
         guard_grader = Grader(store, sandbox, fmt=fmt, ground_truth=True)
+        if fingerprint is None:
+            from trainer.nightly import policy_path
+
+            fingerprint = base_fingerprint(policy_path(config))
         scores = {}
         for label, adapter in (("current", current), ("candidate", candidate)):
+            def held_score(adapter=adapter):
+                policy.set_adapter(adapter.path, adapter.id)
+                return score_suite(policy, held_grader, held.tasks, samples=t.gate_samples,
+                                   temperature=config.collect.temperature, seed=t.seed)
+
+            def guard_score(adapter=adapter):
+                policy.set_adapter(adapter.path, adapter.id)
+                return score_suite(policy, guard_grader, guard.tasks, samples=0, temperature=0.0)
+
             say(f"gate: scoring {label} adapter {adapter.id} on {len(held.tasks)} held-out + {len(guard.tasks)} HumanEval tasks")
-            policy.set_adapter(adapter.path, adapter.id)
-            scores[label] = (score_suite(policy, held_grader, held.tasks, samples=t.gate_samples,
-                                         temperature=config.collect.temperature, seed=t.seed),
-                             score_suite(policy, guard_grader, guard.tasks, samples=0, temperature=0.0)
+            key = dict(fingerprint=fingerprint, policy=policy, samples=t.gate_samples,
+                       temperature=config.collect.temperature, seed=t.seed)
+            scores[label] = (cached_score(store, suite_key(adapter.id, grader=held_grader, tasks=held.tasks, **key), held_score),
+                             cached_score(store, suite_key(adapter.id, grader=guard_grader, tasks=guard.tasks,
+                                                           **{**key, "samples": 0}), guard_score)
                              if guard.tasks else None)
     finally:
         if own_sandbox is not None:
@@ -451,9 +509,15 @@ def score_serving(config, store, *, samples: int = 0, say=print) -> SuiteScore |
     held = _gate_heldout(config, store).tasks
     if not held:
         return None
+    from trainer.nightly import policy_path
+
     policy = load_policy(config, say=say)
     with open_sandbox(config.sandbox) as sandbox:
         say(f"scoring the serving adapter {policy.adapter_id} on {len(held)} held-out tasks")
-        return score_suite(policy, Grader(store, sandbox, fmt=getattr(policy, "prompt_format", "chat")), held,
-                           samples=samples, temperature=config.collect.temperature, seed=config.train.seed)
+        grader = Grader(store, sandbox, fmt=getattr(policy, "prompt_format", "chat"))
+        key = suite_key(policy.adapter_id, base_fingerprint(policy_path(config)), policy, grader, held, samples=samples,
+                        temperature=config.collect.temperature, seed=config.train.seed)
+        return cached_score(store, key, lambda: score_suite(policy, grader, held, samples=samples,
+                                                           temperature=config.collect.temperature,
+                                                           seed=config.train.seed))
 

@@ -59,6 +59,48 @@ def test_gate_scores_with_sandbox_and_stores_decision(train_env, sandbox):
     assert json.loads(row["metrics"])["heldout"]["wins"] == 4
 
 
+class CountingPolicy(FakePolicy):
+    """FakePolicy that counts the completions it makes for each adapter."""
+
+    def __init__(self, answers):
+        super().__init__(answers)
+        self.calls: dict[str, int] = {}
+
+    def sample(self, contexts, n, **kw):
+        self.calls[self.adapter_id] = self.calls.get(self.adapter_id, 0) + len(contexts) * n
+        return super().sample(contexts, n, **kw)
+
+
+def test_the_current_adapter_is_not_scored_again_while_nothing_it_depends_on_changed(train_env, sandbox):
+    config, store = train_env
+    config.train.gate_samples = 2
+    config.train.gate_humaneval = 0
+    for name, prompt, good, bad, tests in TASKS:
+        add_task(store, name, prompt, tests, split="heldout")
+    fp = base_fingerprint(config.model.name)
+    for cand in ("c1", "c2"):
+        make_adapter(config, cand, fingerprint=fp)
+    answers = {"base": {t[0]: t[3] for t in TASKS}, "c1": {t[0]: t[2] for t in TASKS}, "c2": {t[0]: t[2] for t in TASKS}}
+    policy = CountingPolicy(answers)
+    first = run_gate(config, store, "c1", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
+    per_suite = policy.calls["base"]
+    assert per_suite == len(TASKS) * (1 + 2)  # greedy + 2 samples per task
+    second = run_gate(config, store, "c2", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
+    assert policy.calls["base"] == per_suite  # the current adapter came from the store, not the model
+    assert policy.calls["c2"] == per_suite
+    assert second.heldout.current_pass1 == first.heldout.current_pass1 == 0.0
+    assert second.heldout.wins == first.heldout.wins == len(TASKS)
+    # anything the score depends on changes the key: here one held-out test's code
+    test_id = next(store.rows("select id from tests where valid = 1 limit 1"))["id"]
+    store.update("tests", test_id, {"code": store.get("tests", test_id)["code"] + "\n"})
+    run_gate(config, store, "c2", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
+    assert policy.calls["base"] == 2 * per_suite and policy.calls["c2"] == 2 * per_suite
+    # and so does the sampling seed
+    config.train.seed += 1
+    run_gate(config, store, "c2", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
+    assert policy.calls["base"] == 3 * per_suite
+
+
 def test_decision_records_the_guard_and_the_heldout_tasks_left_out(train_env, sandbox):
     config, store = train_env
     config.train.gate_samples = 0
