@@ -90,7 +90,7 @@ def test_training_prompts_are_the_serving_prompts_with_context(store, tiny_model
     ds, _ = preference_dataset(store, tok, "chat", method="dpo", adapter_id="base", base=None, on_policy_only=False,
                                min_examples=1)
     c = task_context(task)
-    engine = build_prompt(fit_window(Context(c.prefix, c.suffix, c.language, c.resolved_mode()), tok, 512), tok, "chat")
+    engine = build_prompt(fit_window(c.resolved(), tok, 512), tok, "chat")
     assert "def round_cents(amount: float) -> float:" in engine
     assert ds[0]["prompt"] == engine == prompt_for(task, tok, "chat")
 

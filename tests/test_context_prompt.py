@@ -62,10 +62,10 @@ def test_without_chunks_the_prompt_is_the_context_free_one(fmt, fim_tokenizer, t
     assert build_prompt(empty, tok, fmt) == build_prompt(plain, tok, fmt)
 
 
-def test_context_survives_the_engines_rebuild_of_a_context():
+def test_context_survives_deciding_the_mode():
     ctx = Context("cfg = ", "\n", repo=REPO)
-    rebuilt = Context(ctx.prefix, ctx.suffix, ctx.language, "line")  # what every backend does
-    assert rebuilt.repo == REPO
+    resolved = ctx.resolved()  # what every engine completes
+    assert resolved.repo == REPO and resolved.mode == "line" and resolved.prefix == ctx.prefix
 
 
 def test_context_and_current_file_share_one_budget(tokenizer):
@@ -111,6 +111,6 @@ def test_a_real_engine_serves_and_samples_with_the_context(tiny_model_dir):
     result = backend.complete(ctx, max_new_tokens=4)
     assert "def parse_config(path: str) -> dict:" in result.prompt
     assert result.context.repo is not None and HELPER in result.context.chunks
-    fitted = fit_window(Context(ctx.prefix, ctx.suffix, ctx.language, "line"), backend.tokenizer, 256)
+    fitted = fit_window(ctx.resolved(), backend.tokenizer, 256)
     assert build_prompt(fitted, backend.tokenizer, backend.prompt_format) == result.prompt
     assert postprocess("x", fitted, backend.prompt_format)[0] == "x"

@@ -22,6 +22,8 @@ with a general protection fault in its AMX code inside a VM.
 
 from __future__ import annotations
 
+import dataclasses
+
 import atexit
 import os
 import random
@@ -155,7 +157,7 @@ class LlamaCppBackend:
                  max_new_tokens: int | None = None) -> Completion:
         start = time.perf_counter()
         mode = ctx.resolved_mode()
-        ctx = fit_window(Context(ctx.prefix, ctx.suffix, ctx.language, mode), self.tokenizer, self.config.context_tokens)
+        ctx = fit_window(dataclasses.replace(ctx, mode=mode), self.tokenizer, self.config.context_tokens)
         limit = max_new_tokens or (self.config.line_tokens if mode == "line" else self.config.block_tokens)
         prompt = build_prompt(ctx, self.tokenizer, self.prompt_format)
         ids = self._ids(prompt)
@@ -179,7 +181,7 @@ class LlamaCppBackend:
                max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]:
         """N candidates per context, one after another: the prompt is evaluated once per context and
         its KV cache reused for the other N-1."""
-        fixed = [fit_window(Context(c.prefix, c.suffix, c.language, c.resolved_mode()), self.tokenizer,
+        fixed = [fit_window(c.resolved(), self.tokenizer,
                             self.config.context_tokens) for c in contexts]
         limit = max_new_tokens or self.config.block_tokens
         out: list[list[str]] = []

@@ -103,21 +103,6 @@ class RepoContext:
         return cls(str(data.get("name") or ""), str(data.get("path") or ""), chunks)
 
 
-class _CarryingPrefix(str):
-    """A prefix string that remembers its cross-file context. The engines rebuild a Context from its
-    four positional fields (``Context(ctx.prefix, ctx.suffix, ctx.language, mode)``); because the
-    prefix is passed on as the same object, the context travels with it and ``Context.__post_init__``
-    puts it back. Any operation that makes a new string (slicing, stripping) makes a plain ``str``."""
-
-    repo: "RepoContext"
-
-
-def _carrying(prefix: str, repo: "RepoContext") -> str:
-    carried = _CarryingPrefix(prefix)
-    carried.repo = repo
-    return carried
-
-
 @dataclass
 class Context:
     """What the editor gives us: the text before and after the cursor, and the cross-file context
@@ -129,19 +114,17 @@ class Context:
     mode: str = "auto"  # "line", "block" or "auto" (decided from the position)
     repo: RepoContext | None = None
 
-    def __post_init__(self) -> None:
-        carried = getattr(self.prefix, "repo", None) if isinstance(self.prefix, _CarryingPrefix) else None
-        if self.repo is None:
-            self.repo = carried  # rebuilt from the four fields: the prefix brought it along
-        elif carried is not self.repo:
-            self.prefix = _carrying(str(self.prefix), self.repo)
-
     @property
     def chunks(self) -> tuple[Chunk, ...]:
         return self.repo.chunks if self.repo is not None else ()
 
     def resolved_mode(self) -> str:
         return self.mode if self.mode in ("line", "block") else decide_mode(self.prefix, self.suffix)
+
+    def resolved(self) -> "Context":
+        """This context with its mode decided ("line" or "block"), everything else (the cross-file
+        context too) kept: what every engine completes."""
+        return dataclasses.replace(self, mode=self.resolved_mode())
 
 
 WINDOW_STEP_LINES = 32  # the prompt window's first line moves in steps of this many lines

@@ -21,6 +21,8 @@ next request uses the new adapter; no request is dropped.
 
 from __future__ import annotations
 
+import dataclasses
+
 import copy
 import threading
 import time
@@ -145,7 +147,7 @@ class TransformersBackend:
                  max_new_tokens: int | None = None) -> Completion:
         start = time.perf_counter()
         mode = ctx.resolved_mode()  # decided on the whole file, before truncation
-        ctx = self._truncate(Context(ctx.prefix, ctx.suffix, ctx.language, mode))
+        ctx = self._truncate(dataclasses.replace(ctx, mode=mode))
         limit = max_new_tokens or (self.config.line_tokens if mode == "line" else self.config.block_tokens)
         prompt = build_prompt(ctx, self.tokenizer, self.prompt_format)
         ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"].to(self.device)
@@ -206,7 +208,7 @@ class TransformersBackend:
     def sample(self, contexts: list[Context], n: int, *, temperature: float,
                max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]:
         """N candidates per context, in the serving prompt format and with serving trimming."""
-        fixed = [self._truncate(Context(c.prefix, c.suffix, c.language, c.resolved_mode())) for c in contexts]
+        fixed = [self._truncate(c.resolved()) for c in contexts]
         prompts = [build_prompt(c, self.tokenizer, self.prompt_format) for c in fixed]
         texts = self._batch(prompts, fixed, n=n, max_new_tokens=max_new_tokens or self.config.block_tokens,
                             temperature=temperature, top_p=top_p)

@@ -20,6 +20,8 @@ token and the trimming cuts afterwards. Adapters: ``set_adapter`` registers the 
 
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 import time
 from pathlib import Path
@@ -111,7 +113,7 @@ class VLLMBackend:
                  max_new_tokens: int | None = None) -> Completion:
         start = time.perf_counter()
         mode = ctx.resolved_mode()
-        ctx = self._fit(Context(ctx.prefix, ctx.suffix, ctx.language, mode))
+        ctx = self._fit(dataclasses.replace(ctx, mode=mode))
         limit = max_new_tokens or (self.config.line_tokens if mode == "line" else self.config.block_tokens)
         prompt = build_prompt(ctx, self.tokenizer, self.prompt_format)
         adapter = self.adapter_id
@@ -128,7 +130,7 @@ class VLLMBackend:
 
     def sample(self, contexts: list[Context], n: int, *, temperature: float,
                max_new_tokens: int | None = None, top_p: float = 0.95) -> list[list[str]]:
-        fixed = [self._fit(Context(c.prefix, c.suffix, c.language, c.resolved_mode())) for c in contexts]
+        fixed = [self._fit(c.resolved()) for c in contexts]
         prompts = [build_prompt(c, self.tokenizer, self.prompt_format) for c in fixed]
         raw = self._complete_raw(prompts, n=n, max_tokens=max_new_tokens or self.config.block_tokens,
                                  temperature=temperature, top_p=top_p)
