@@ -93,7 +93,24 @@ def string_lines(text: str) -> set[int]:
     return out
 
 
-def positions(index: ContextIndex, root: Path, n_cross: int, n_random: int, seed: int) -> list[Position]:
+def import_lines(text: str) -> set[int]:
+    """0-based lines of import statements, the continuation lines of ``from x import (...)`` too."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return set()
+    return {i for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+            for i in range(node.lineno - 1, (node.end_lineno or node.lineno))}
+
+
+def positions(index: ContextIndex, root: Path, n_cross: int, n_random: int, seed: int,
+              cross_kind: str = "first") -> list[Position]:
+    """``n_cross`` cross-file and ``n_random`` random positions, drawn with ``seed``. Cross-file
+    (RepoBench's two settings): ``first``, the line is the file's first use of a name it imports
+    from another file of the codebase (the model cannot have seen how it is used: "XF-F");
+    ``any``, any line that uses one ("XF-F" and "XF-R")."""
     cross, plain = [], []
     for relpath in sorted(index.files):
         if not relpath.endswith(".py"):
@@ -101,18 +118,22 @@ def positions(index: ContextIndex, root: Path, n_cross: int, n_random: int, seed
         text = (root / relpath).read_text(encoding="utf-8")
         lines = text.split("\n")
         imported = {n: files for n, files in index.imported_names(relpath).items() if files}
-        skip = string_lines(text)
+        skip = string_lines(text) | import_lines(text)
+        seen: set[str] = set()  # names used in code lines so far (imports, strings, comments not counted)
         for i, line in enumerate(lines):
             body = line.strip()
-            if i < 10 or i in skip or not 8 <= len(body) <= 120 or body.startswith(("#", "import ", "from ", "@")):
+            used = set() if i in skip else set(_NAME_USE.findall(code_only(body)))
+            if i < 10 or i in skip or not 8 <= len(body) <= 120 or body.startswith(("#", "@")):
+                seen |= used
                 continue
             col = len(line) - len(line.lstrip())
             pos = Position(relpath, i, "\n".join(lines[:i] + [line[:col]]), "\n" + "\n".join(lines[i + 1:]), body,
                            "random", [])
-            pos.names = sorted({n for n in _NAME_USE.findall(code_only(body)) if n in imported})
+            pos.names = sorted(n for n in used if n in imported)
             plain.append(pos)
-            if pos.names:
+            if pos.names and (cross_kind == "any" or any(n not in seen for n in pos.names)):
                 cross.append(pos)
+            seen |= used
     rng = random.Random(seed)
     chosen_cross = rng.sample(cross, min(n_cross, len(cross)))
     taken = {(p.relpath, p.line) for p in chosen_cross}
@@ -271,6 +292,8 @@ def main() -> None:
     ap.add_argument("--engine", default="llamacpp")
     ap.add_argument("--model", default=None, help="model.name (default: the configured one)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cross-kind", choices=("first", "any"), default="first",
+                    help="cross-file positions: the file's first use of an imported name (RepoBench XF-F), or any use")
     ap.add_argument("--timing-codebase", type=Path, default=None, help="default: the installed networkx")
     ap.add_argument("--timing-files", type=int, default=500)
     ap.add_argument("--workspace-files", type=int, default=50_000, help="synthetic workspace size for the memory bound")
@@ -285,7 +308,7 @@ def main() -> None:
     model = dataclasses.replace(config.model, backend=args.engine, **({"name": args.model} if args.model else {}))
     backend = load_backend(model, config.cache_dir, say=say)
     figures: dict = {"codebase": str(codebase), "engine": getattr(backend, "engine", args.engine),
-                     "model": backend.model_name, "format": backend.prompt_format, "seed": args.seed,
+                     "model": backend.model_name, "format": backend.prompt_format, "seed": args.seed, "cross_kind": args.cross_kind,
                      "context_tokens": model.context_tokens, "threads": getattr(backend, "threads", None),
                      "context": dataclasses.asdict(config.context)}
 
@@ -293,7 +316,7 @@ def main() -> None:
     stats = index.scan(nice=False)
     figures["codebase_index"] = {"files": stats.files, "symbols": stats.symbols, "skipped": stats.skipped,
                                  "scan_s": stats.scan_s}
-    pos = positions(index, codebase, args.cross, args.random, args.seed)
+    pos = positions(index, codebase, args.cross, args.random, args.seed, args.cross_kind)
     say(f"{sum(p.kind == 'cross' for p in pos)} cross-file + {sum(p.kind == 'random' for p in pos)} random positions "
         f"in {codebase.name}")
     start = time.perf_counter()
