@@ -8,8 +8,9 @@ codebase nobody here wrote, and what does choosing that code cost per request?
 Positions, drawn with a fixed seed from the codebase's Python files (not in strings or comments, not
 import lines): next-line completion, the cursor after the line's indentation, the truth the rest of
 the line (the suffix, the rest of the file, goes in as serving sends it).
-* cross-file: the true line uses (outside strings and comments) a name its file imports from another
-  file of the codebase, as RepoBench picks them;
+* cross-file: the true line is the file's first use (outside strings, comments and imports) of a
+  name the file imports from another file of the codebase: RepoBench's cross-file-first setting,
+  where the file itself cannot show how the name is used (``--cross-kind any``: any use of one);
 * random: any such line, as the control.
 
 Each position is completed twice by the same loaded model, engine and total token budget
