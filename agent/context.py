@@ -334,7 +334,7 @@ def python_imports(text: str) -> list[tuple[int, str, tuple[str, ...]]]:
             k = i
             while "(" in names and ")" not in names and k + 1 < len(lines) and k < i + 50:
                 k += 1
-                names += " " + lines[k]
+                names += " " + lines[k].split("#", 1)[0]  # a comment after a name is not a name
             out.append((len(m.group("dots")), m.group("mod"),
                         tuple(n.split(" as ")[0].strip() for n in names.strip("() \t").split(",") if n.strip())))
             continue

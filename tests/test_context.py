@@ -315,3 +315,26 @@ def test_a_deleted_module_no_longer_resolves(shop):
     (shop / "shop/helpers.py").unlink()
     index.update_file(shop / "shop/helpers.py")
     assert index.imports_of("shop/main.py") == []
+
+
+def test_context_bench_draws_first_uses_of_imported_names_and_never_import_lines(tmp_path):
+    """bench/context.py's cross-file positions: the file's first use of a name imported from another
+    file of the codebase (RepoBench's cross-file-first), or with ``any`` every use; lines of an
+    import statement, multi-line ones too, are never positions."""
+    from agent.context import ContextConfig, ContextIndex
+    from bench.context import positions
+
+    (tmp_path / "helpers.py").write_text("class Helper:\n    def run(self, x):\n        return x\n\n\nLIMIT = 3\n")
+    body = "".join(f"value_{i} = {i}  # filler line number {i}\n" for i in range(12))
+    (tmp_path / "main.py").write_text(  # the import after line 10, where positions may be drawn
+        body + "from helpers import (\n    Helper,             # the helper class\n    LIMIT,  # and its limit\n)\n\n"
+        + "first = Helper().run(value_1)\nsecond = Helper().run(value_2)\nlimit_value = LIMIT * 2\n")
+    index = ContextIndex(ContextConfig(), [], [tmp_path])
+    index.scan(nice=False)
+    firsts = [p for p in positions(index, tmp_path, 10, 0, 0, "first") if p.kind == "cross"]
+    anys = [p for p in positions(index, tmp_path, 10, 0, 0, "any") if p.kind == "cross"]
+    assert sorted(p.truth for p in firsts) == ["first = Helper().run(value_1)", "limit_value = LIMIT * 2"]
+    assert sorted(p.truth for p in anys) == ["first = Helper().run(value_1)", "limit_value = LIMIT * 2",
+                                             "second = Helper().run(value_2)"]
+    everything = positions(index, tmp_path, 10, 100, 0, "any")
+    assert not any(p.truth.startswith(("Helper,", "LIMIT,", ")")) for p in everything)
