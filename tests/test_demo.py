@@ -101,3 +101,17 @@ def test_report_says_what_changed_and_what_to_do_next():
     assert "No adapter was trained" in summary_sentence([nothing]) and "--cycles 2" in summary_sentence([nothing])
     for r in (promoted, rejected, nothing):
         assert summary_sentence([r]).count(". ") <= 1  # one or two short sentences, not a paragraph
+
+
+def test_a_small_demo_says_how_much_change_its_held_out_set_can_show():
+    from agent.demo import resolution_sentence, smallest_provable_gain
+    from trainer.gate import mcnemar_exact
+
+    for tasks in (3, 8, 20, 96):
+        k = smallest_provable_gain(tasks)
+        if k is None:
+            assert mcnemar_exact(tasks, 0)[0] >= 0.05 and "no change can be told from noise" in resolution_sentence(tasks)
+        else:  # the fewest clean wins the gate's own test accepts
+            assert mcnemar_exact(k, 0)[0] < 0.05 <= mcnemar_exact(k - 1, 0)[0]
+            assert f"at least {k} more solved" in resolution_sentence(tasks)
+    assert smallest_provable_gain(3) is None and smallest_provable_gain(8) == 5
