@@ -127,7 +127,8 @@ def open_state(args) -> State:
         if not args.resume:
             raise BenchStopped(f"{args.state} holds a run already: continue it with --resume, or give another --state "
                                "(or delete that folder) to start over")
-        differ = {k: (state.data["args"].get(k), v) for k, v in asked.items() if state.data["args"].get(k) != v}
+        same = lambda k, a, b: sorted(a or []) == sorted(b or []) if k == "arms" else a == b  # noqa: E731 - arms: any order
+        differ = {k: (state.data["args"].get(k), v) for k, v in asked.items() if not same(k, state.data["args"].get(k), v)}
         if differ:
             raise BenchStopped("--resume with other settings than the run was started with: "
                                + ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in differ.items()))
@@ -539,7 +540,8 @@ def parse(argv: list[str] | None = None):
     ap.add_argument("--tasks", default="humaneval", help="'humaneval' (the installed wheel), a folder of Python code, "
                     "or a HumanEval-format .jsonl(.gz)")
     ap.add_argument("--model", default="embedded", help="model.name: 'embedded', 'smollm2', or a model folder")
-    ap.add_argument("--arms", default=",".join((CONTROL,) + RULES), help="comma-separated update rules to compare")
+    ap.add_argument("--arms", default=",".join((CONTROL,) + RULES), help="comma-separated update rules to compare, "
+                    "run in this order within each cycle (--resume may reorder them, not change the set)")
     ap.add_argument("--cycles", type=int, default=3, help="nightly cycles per arm (at least 2 for the issue's targets)")
     ap.add_argument("--samples", type=int, default=8, help="on-policy candidates per train task per cycle")
     ap.add_argument("--eval-samples", type=int, default=5, help="held-out samples per task for sampled pass@1 (n >= 5)")
@@ -650,6 +652,9 @@ def run(args) -> None:
         store.close()
         arms = state.data.setdefault("arms", [{"name": f"{m}-s{args.seed}", "method": m, "seed": args.seed}
                                               for m in args.arms])
+        order = {m: i for i, m in enumerate(args.arms)}  # a resumed run may reorder the arms it has not finished
+        arms.sort(key=lambda a: (a["seed"] != args.seed, order[a["method"]]))
+        state.data["args"]["arms"] = args.arms
         state.save()
         for k in range(1, args.cycles + 1):
             for arm in arms:

@@ -119,12 +119,17 @@ def test_miniature_stops_and_resumes_losing_and_redoing_nothing(taught_model, to
     changed = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume", "--steps", "3"))
     assert changed.returncode == 2 and "steps was 2, now 3" in changed.stderr
 
-    second = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume"))
+    other_set = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume", "--arms", "offpolicy,rft"))
+    assert other_set.returncode == 2 and "arms was" in other_set.stderr
+
+    # the same arms in another order: accepted, and the unfinished arm now runs first
+    second = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume", "--arms", "plum,offpolicy"))
     assert second.returncode == 0, second.stderr[-3000:]
     after = json.loads((state / "state.json").read_text())
     for stage in ("tasks", "prepare", "base"):
         assert after["stages"][stage] == before["stages"][stage], f"{stage} was redone"
-    assert after["arms"][0]["cycles"] == before["arms"][0]["cycles"], "the finished cycle was redone"
+    assert [a["name"] for a in after["arms"][:2]] == ["plum-s0", "offpolicy-s0"]
+    assert after["arms"][1]["cycles"] == before["arms"][0]["cycles"], "the finished cycle was redone"
     assert _samples(state) == samples  # prepare's samples were neither drawn again nor lost
 
     figures = json.loads(out.read_text())["figures"]
@@ -145,7 +150,7 @@ def test_miniature_stops_and_resumes_losing_and_redoing_nothing(taught_model, to
         assert {"live", "collect", "train", "gate"} <= set(cycle["seconds"]) and cycle["peak_rss_mb"] > 0
     assert arms["plum-s0"]["cycles"][0]["data"]["unit"] == "pairs"
 
-    again = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume"))  # a finished run: nothing to do
+    again = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume", "--arms", "plum,offpolicy"))  # finished
     assert again.returncode == 0 and json.loads((state / "state.json").read_text())["arms"] == after["arms"]
 
 
