@@ -405,6 +405,21 @@ def cached_score(store, key: str, compute) -> SuiteScore:
     return score
 
 
+def scored(store, policy, grader, tasks: list[dict], *, adapter: Adapter | None, fingerprint: str | None,
+           samples: int, temperature: float, seed: int | None) -> SuiteScore:
+    """``score_suite`` of ``adapter`` (None: what ``policy`` serves now), taken from the store while
+    nothing it depends on (``suite_key``) changed, else scored and stored."""
+    adapter_id = adapter.id if adapter is not None else policy.adapter_id
+    key = suite_key(adapter_id, fingerprint, policy, grader, tasks, samples=samples, temperature=temperature, seed=seed)
+
+    def compute() -> SuiteScore:
+        if adapter is not None:
+            policy.set_adapter(adapter.path, adapter.id)
+        return score_suite(policy, grader, tasks, samples=samples, temperature=temperature, seed=seed)
+
+    return cached_score(store, key, compute)
+
+
 def record(store, decision: GateDecision) -> GateDecision:
     decision.id = store.write("gate_decisions", {
         "candidate": decision.candidate, "current": decision.current, "decision": decision.decision,
@@ -463,21 +478,11 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
             fingerprint = base_fingerprint(policy_path(config))
         scores = {}
         for label, adapter in (("current", current), ("candidate", candidate)):
-            def held_score(adapter=adapter):
-                policy.set_adapter(adapter.path, adapter.id)
-                return score_suite(policy, held_grader, held.tasks, samples=t.gate_samples,
-                                   temperature=config.collect.temperature, seed=t.seed)
-
-            def guard_score(adapter=adapter):
-                policy.set_adapter(adapter.path, adapter.id)
-                return score_suite(policy, guard_grader, guard.tasks, samples=0, temperature=0.0)
-
             say(f"gate: scoring {label} adapter {adapter.id} on {len(held.tasks)} held-out + {len(guard.tasks)} HumanEval tasks")
-            key = dict(fingerprint=fingerprint, policy=policy, samples=t.gate_samples,
-                       temperature=config.collect.temperature, seed=t.seed)
-            scores[label] = (cached_score(store, suite_key(adapter.id, grader=held_grader, tasks=held.tasks, **key), held_score),
-                             cached_score(store, suite_key(adapter.id, grader=guard_grader, tasks=guard.tasks,
-                                                           **{**key, "samples": 0}), guard_score)
+            scores[label] = (scored(store, policy, held_grader, held.tasks, adapter=adapter, fingerprint=fingerprint,
+                                    samples=t.gate_samples, temperature=config.collect.temperature, seed=t.seed),
+                             scored(store, policy, guard_grader, guard.tasks, adapter=adapter, fingerprint=fingerprint,
+                                    samples=0, temperature=0.0, seed=None)
                              if guard.tasks else None)
     finally:
         if own_sandbox is not None:
@@ -514,10 +519,7 @@ def score_serving(config, store, *, samples: int = 0, say=print) -> SuiteScore |
     policy = load_policy(config, say=say)
     with open_sandbox(config.sandbox) as sandbox:
         say(f"scoring the serving adapter {policy.adapter_id} on {len(held)} held-out tasks")
-        grader = Grader(store, sandbox, fmt=getattr(policy, "prompt_format", "chat"))
-        key = suite_key(policy.adapter_id, base_fingerprint(policy_path(config)), policy, grader, held, samples=samples,
-                        temperature=config.collect.temperature, seed=config.train.seed)
-        return cached_score(store, key, lambda: score_suite(policy, grader, held, samples=samples,
-                                                           temperature=config.collect.temperature,
-                                                           seed=config.train.seed))
+        return scored(store, policy, Grader(store, sandbox, fmt=getattr(policy, "prompt_format", "chat")), held,
+                      adapter=None, fingerprint=base_fingerprint(policy_path(config)), samples=samples,
+                      temperature=config.collect.temperature, seed=config.train.seed)
 

@@ -22,9 +22,8 @@ with a general protection fault in its AMX code inside a VM.
 
 from __future__ import annotations
 
-import dataclasses
-
 import atexit
+import dataclasses
 import os
 import random
 import threading

@@ -21,9 +21,8 @@ next request uses the new adapter; no request is dropped.
 
 from __future__ import annotations
 
-import dataclasses
-
 import copy
+import dataclasses
 import threading
 import time
 import warnings

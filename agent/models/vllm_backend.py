@@ -21,7 +21,6 @@ token and the trimming cuts afterwards. Adapters: ``set_adapter`` registers the 
 from __future__ import annotations
 
 import dataclasses
-
 import threading
 import time
 from pathlib import Path

@@ -40,14 +40,23 @@ def test_gate_promotes_a_clear_gain_and_guards_regression():
     assert mcnemar_exact(0, 0) == (1.0, 1.0)
 
 
-def test_gate_scores_with_sandbox_and_stores_decision(train_env, sandbox):
-    config, store = train_env
-    config.train.gate_samples = 2    # two samples per task are enough to exercise pass@k
-    config.train.gate_humaneval = 2  # the real guard, kept small: two HumanEval problems
+def gate_on_tasks(config, store, *, samples: int, guard: int, candidates: tuple[str, ...] = ()) -> str:
+    """TASKS as held-out tasks, the gate's sample count and guard size set, and candidate adapters
+    made on the base model; returns the base's fingerprint."""
+    config.train.gate_samples = samples
+    config.train.gate_humaneval = guard
     for name, prompt, good, bad, tests in TASKS:
         add_task(store, name, prompt, tests, split="heldout")
     fp = base_fingerprint(config.model.name)
-    make_adapter(config, "cand", fingerprint=fp)
+    for cand in candidates:
+        make_adapter(config, cand, fingerprint=fp)
+    return fp
+
+
+def test_gate_scores_with_sandbox_and_stores_decision(train_env, sandbox):
+    config, store = train_env
+    # two samples per task exercise pass@k; the real guard, kept small: two HumanEval problems
+    fp = gate_on_tasks(config, store, samples=2, guard=2, candidates=("cand",))
     policy = FakePolicy({"base": {t[0]: t[3] for t in TASKS}, "cand": {t[0]: t[2] for t in TASKS}})
     decision = run_gate(config, store, "cand", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
     assert decision.heldout.current_pass1 == 0.0 and decision.heldout.candidate_pass1 == 1.0
@@ -73,13 +82,7 @@ class CountingPolicy(FakePolicy):
 
 def test_the_current_adapter_is_not_scored_again_while_nothing_it_depends_on_changed(train_env, sandbox):
     config, store = train_env
-    config.train.gate_samples = 2
-    config.train.gate_humaneval = 0
-    for name, prompt, good, bad, tests in TASKS:
-        add_task(store, name, prompt, tests, split="heldout")
-    fp = base_fingerprint(config.model.name)
-    for cand in ("c1", "c2"):
-        make_adapter(config, cand, fingerprint=fp)
+    fp = gate_on_tasks(config, store, samples=2, guard=0, candidates=("c1", "c2"))
     answers = {"base": {t[0]: t[3] for t in TASKS}, "c1": {t[0]: t[2] for t in TASKS}, "c2": {t[0]: t[2] for t in TASKS}}
     policy = CountingPolicy(answers)
     first = run_gate(config, store, "c1", policy=policy, sandbox=sandbox, fingerprint=fp, say=lambda m: None)
@@ -103,17 +106,12 @@ def test_the_current_adapter_is_not_scored_again_while_nothing_it_depends_on_cha
 
 def test_decision_records_the_guard_and_the_heldout_tasks_left_out(train_env, sandbox):
     config, store = train_env
-    config.train.gate_samples = 0
-    config.train.gate_humaneval = 2
-    for name, prompt, good, bad, tests in TASKS:
-        add_task(store, name, prompt, tests, split="heldout")
+    fp = gate_on_tasks(config, store, samples=0, guard=2, candidates=("cand",))
     name, prompt, good, bad, tests = TASKS[0]
     no_oracle = add_task(store, name, prompt, tests, split="heldout")
     store.db.execute("update tests set valid = null where task_id = ?", [no_oracle])  # never validated
     few = add_task(store, name, prompt, tests[:2], split="heldout")
     store.update("tasks", few, {"oracle": prompt + good + "\n"})
-    fp = base_fingerprint(config.model.name)
-    make_adapter(config, "cand", fingerprint=fp)
     decision = run_gate(config, store, "cand", policy=FakePolicy({}), sandbox=sandbox, fingerprint=fp,
                         say=lambda m: None)
     assert decision.heldout.tasks == 4
