@@ -460,7 +460,7 @@ def run_gate(config, store, candidate_id: str, *, policy=None, sandbox=None, fin
     if policy is None:
         from agent.models import load_backend
 
-        policy = load_backend(config.model, config.cache_dir, say=say)
+        policy = load_backend(config.model, config.cache_dir, say=say, job="sample")  # it samples, as collect does
     own_sandbox = None
     if sandbox is None:
         from sandbox import open_sandbox
