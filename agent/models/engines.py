@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 JOBS = ("serve", "sample")
+WORKLOAD_VERSION = 2  # part of the record's key: a changed workload measures again
 
 # A fixed, realistic editing workload: a module being typed line by line (serve), and function
 # bodies to fill (sample). The same text for every engine in one measurement.
@@ -97,7 +98,8 @@ def machine_key(model_key: str) -> str:
     import torch
 
     flags = hashlib.sha1(" ".join(sorted(cpu_flags())).encode()).hexdigest()[:10]
-    return f"{model_key}|cpu {flags}x{os.cpu_count()}|llama.cpp {llama_version}|torch {torch.__version__}"
+    return (f"{model_key}|cpu {flags}x{os.cpu_count()}|llama.cpp {llama_version}|torch {torch.__version__}"
+            f"|workload {WORKLOAD_VERSION}")
 
 
 def _read(cache_dir: Path) -> dict:
@@ -188,11 +190,14 @@ def _serve_workload(backend) -> dict:
 
 
 def _sample_workload(backend) -> dict:
+    """The loop's shape: 8 candidates per task at T=0.8 up to the block limit, stopping at the end of
+    the block as the loop's samples do. (A short fixed length hid what decides this job: a batched
+    engine waits for the batch's longest candidate, while llama.cpp's candidates end one by one.)"""
     from agent.models.prompts import Context
 
     contexts = [Context(prefix=b, suffix="", mode="block") for b in _BODIES]
     start = time.perf_counter()
-    out = backend.sample(contexts, 4, temperature=0.8, max_new_tokens=64)
+    out = backend.sample(contexts, 8, temperature=0.8, max_new_tokens=None)
     seconds = time.perf_counter() - start
     tokens = sum(len(backend.tokenizer(t, add_special_tokens=False)["input_ids"]) for row in out for t in row)
     return {"cost": seconds / max(tokens, 1), "seconds": seconds, "candidate_tokens": tokens,
@@ -211,7 +216,7 @@ def measure(config, cache_dir: Path, job: str) -> dict:
     for engine in ("llamacpp", "transformers"):
         cfg = dataclasses.replace(config, backend=engine, sample_backend=engine)
         backend = load_backend(cfg, cache_dir, say=lambda _m: None, job=job)
-        workload(backend)  # warm-up: first-call allocations, page cache
+        backend.generate(["def warm_up():\n"], max_new_tokens=8)  # first-call allocations, page cache
         figures[engine] = workload(backend)
         del backend
     return figures
