@@ -117,7 +117,7 @@ class State:
 
 
 COMPARED = ("tasks", "model", "heldout_fraction", "seed", "limit", "samples", "eval_samples", "steps", "min_examples",
-            "test_replies", "cycles", "arms", "promote", "sandbox")
+            "test_replies", "cycles", "arms", "promote", "sandbox", "engine")
 
 
 def open_state(args) -> State:
@@ -156,7 +156,7 @@ def base_config(args):
     train = dataclasses.replace(config.train, max_steps=args.steps, seed=args.seed, on_policy_only=True,
                                 gate_samples=args.eval_samples, gate_humaneval=0, gate_max_heldout=100_000,
                                 **({"min_examples": args.min_examples} if args.min_examples else {}))
-    model = dataclasses.replace(config.model, name=args.model)
+    model = dataclasses.replace(config.model, name=args.model, sample_backend=args.engine)
     sandbox = dataclasses.replace(config.sandbox, backend=args.sandbox)
     return dataclasses.replace(config, collect=collect, train=train, model=model, sandbox=sandbox)
 
@@ -556,6 +556,9 @@ def parse(argv: list[str] | None = None):
     ap.add_argument("--promote", choices=("always", "gate"), default="always",
                     help="always: promote each candidate after recording the gate's verdict (a learning curve); "
                     "gate: only what the gate promotes, as `plumline nightly`")
+    ap.add_argument("--engine", default="auto", choices=("auto", "llamacpp", "transformers", "vllm"),
+                    help="model.sample_backend of every home: the engine for sampling, test writing and the gate's "
+                    "scoring (training is always transformers); auto = the product's measured choice")
     ap.add_argument("--sandbox", default="process", help="sandbox.backend for every home")
     ap.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"the run's folder (default {DEFAULT_STATE})")
     ap.add_argument("--cache", type=Path, default=Path(os.environ["PLUMLINE_BENCH_CACHE"]) if os.environ.get(
@@ -656,8 +659,9 @@ def run(args) -> None:
         arms.sort(key=lambda a: (a["seed"] != args.seed, order[a["method"]]))
         state.data["args"]["arms"] = args.arms
         state.save()
-        for k in range(1, args.cycles + 1):
-            for arm in arms:
+        for arm in arms:  # arm by arm: a stopped run has whole arms to show, and at most one to redo
+            restart_if_home_lost(args, arm, state)
+            for k in range(1, args.cycles + 1):
                 run_arm_cycle(args, config, sandbox, arm, k, state, checkpoint)
         if not args.no_repeat and not state.data.get("repeat"):
             rule = best_rule(arms)
@@ -668,6 +672,7 @@ def run(args) -> None:
                 state.save()
         if state.data.get("repeat"):
             arm = arms[-1]
+            restart_if_home_lost(args, arm, state)
             for k in range(1, args.cycles + 1):
                 run_arm_cycle(args, config, sandbox, arm, k, state, checkpoint)
         state.finish("finished", {"at": time.time()})
@@ -679,6 +684,21 @@ def run(args) -> None:
             table(figures)
             png = plot(figures, args.out.with_suffix(".png"))
             say(f"results: {args.out}" + (f", plot: {png}" if png else ""))
+
+
+def restart_if_home_lost(args, arm: dict, state: State) -> None:
+    """An unfinished arm whose home is gone (a new machine: only ``state.json`` and the prepare store
+    are kept in git) starts again from cycle 1: its next cycle would sample from an adapter that is
+    not here. A finished arm needs nothing but its figures."""
+    if not arm.get("copied") or len(arm.get("cycles", [])) >= args.cycles:
+        return
+    if (args.state / arm["name"] / "plumline.db").exists():
+        return
+    say(f"{arm['name']}: its home has no store (a new machine?); starting the arm again from cycle 1 "
+        f"({len(arm.get('cycles', []))} recorded cycle(s) dropped)")
+    for key in ("copied", "cycles", "pending", "serving_score", "base_score"):
+        arm.pop(key, None)
+    state.save()
 
 
 def run_arm_cycle(args, config, sandbox, arm: dict, k: int, state: State, checkpoint) -> None:

@@ -187,3 +187,26 @@ def test_a_folder_is_split_by_module(tmp_path):
     assert len(side) == 6 and all(len(s) == 1 for s in side.values())  # a module is never split
     assert {next(iter(s)) for s in side.values()} == {"train", "heldout"}
     assert sum(len(tasks[s]) for s in ("train", "heldout")) == 18 and tasks["split"].startswith("by module")
+
+
+def test_an_unfinished_arm_whose_home_is_gone_starts_again(tmp_path):
+    """On a new machine only state.json and the prepare store come along (bench/state/learning/.gitignore):
+    an arm with 1 of 2 cycles and no home would sample from an adapter that is not there, so it restarts;
+    a finished arm keeps its figures without a home, and an arm whose home is there is left alone."""
+    sys.path.insert(0, str(ROOT))
+    from bench.learning import State, restart_if_home_lost
+
+    args = type("Args", (), {"state": tmp_path, "cycles": 2})()
+    state = State(tmp_path)
+    cycle = {"cycle": 1, "heldout": {}}
+    lost = {"name": "rft-s0", "method": "rft", "seed": 0, "copied": True, "cycles": [cycle], "serving_score": {}}
+    done = {"name": "rpo-s0", "method": "rpo", "seed": 0, "copied": True, "cycles": [cycle, dict(cycle, cycle=2)]}
+    here = {"name": "plum-s0", "method": "plum", "seed": 0, "copied": True, "cycles": [cycle]}
+    (tmp_path / "plum-s0").mkdir()
+    (tmp_path / "plum-s0" / "plumline.db").write_bytes(b"")
+    state.data = {"arms": [lost, done, here]}
+    for arm in state.data["arms"]:
+        restart_if_home_lost(args, arm, state)
+    assert lost == {"name": "rft-s0", "method": "rft", "seed": 0}
+    assert len(done["cycles"]) == 2 and len(here["cycles"]) == 1
+    assert json.loads((tmp_path / "state.json").read_text())["arms"][0] == lost  # saved, not only in memory
