@@ -596,10 +596,15 @@ def main(argv: list[str] | None = None) -> int:
         figures = json.loads(args.out.read_text())["figures"]
         print("plot:", plot(figures, args.out.with_suffix(".png")))
         return 0
+    from sandbox import SandboxUnavailable
+
     try:
         run(args)
     except BenchStopped as exc:
         print(f"bench/learning: {exc}", file=sys.stderr)
+        return 2
+    except SandboxUnavailable as exc:  # before anything ran in it: nothing lost, the state is kept
+        print(f"bench/learning: {exc} Then run the same command with --resume.", file=sys.stderr)
         return 2
     except _Stop:
         say(f"stopped after {args.stop_after} (as asked); continue with --resume")
