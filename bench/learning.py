@@ -496,11 +496,9 @@ def plot(figures: dict, path: Path) -> Path | None:
         return None
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     b1 = (base["sampled_pass1"] or 0) * 100
-    arms = figures["arms"]
+    arms = [a for a in figures["arms"] if a.get("cycles")]  # arms not run yet take no room
     for i, a in enumerate(arms):
-        cycles = a.get("cycles") or []
-        if not cycles:
-            continue
+        cycles = a["cycles"]
         off = (i - len(arms) / 2) * 0.04
         xs = [0] + [c["cycle"] + off for c in cycles]
         ys = [b1] + [(c["heldout"]["sampled_pass1"] or 0) * 100 for c in cycles]
