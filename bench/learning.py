@@ -533,6 +533,8 @@ def plot(figures: dict, path: Path) -> Path | None:
 # ------------------------------------------------------------------------------------------ the run
 
 def parse(argv: list[str] | None = None):
+    from agent.models.config import BACKENDS
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="docs/loop.md has the full commands and the figures so far.")
     ap.add_argument("--tasks", default="humaneval", help="'humaneval' (the installed wheel), a folder of Python code, "
@@ -554,7 +556,7 @@ def parse(argv: list[str] | None = None):
     ap.add_argument("--promote", choices=("always", "gate"), default="always",
                     help="always: promote each candidate after recording the gate's verdict (a learning curve); "
                     "gate: only what the gate promotes, as `plumline nightly`")
-    ap.add_argument("--engine", default="auto", choices=("auto", "llamacpp", "transformers", "vllm"),
+    ap.add_argument("--engine", default="auto", choices=BACKENDS,
                     help="model.sample_backend of every home: the engine for sampling, test writing and the gate's "
                     "scoring (training is always transformers); auto = the product's measured choice")
     ap.add_argument("--sandbox", default="process", help="sandbox.backend for every home")
