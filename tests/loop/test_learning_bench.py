@@ -149,6 +149,8 @@ def test_miniature_stops_and_resumes_losing_and_redoing_nothing(taught_model, to
         assert cycle["gate"]["decision"] in ("promote", "reject") and cycle["serving_after"] != "base"
         assert {"live", "collect", "train", "gate"} <= set(cycle["seconds"]) and cycle["peak_rss_mb"] > 0
     assert arms["plum-s0"]["cycles"][0]["data"]["unit"] == "pairs"
+    # every cycle ran in a child process of its own, so none inherited another's memory
+    assert len({arm["cycles"][0]["process"] for arm in arms.values()}) == 3
 
     again = bench(*miniature(taught_model, toy_jsonl, state, out, "--resume", "--arms", "plum,offpolicy"))  # finished
     assert again.returncode == 0 and json.loads((state / "state.json").read_text())["arms"] == after["arms"]
