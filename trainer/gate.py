@@ -152,6 +152,10 @@ def decide(heldout: Comparison | None, guard: Comparison | None, *, alpha: float
     """('promote' | 'reject', the reason in words)."""
     if heldout is None or heldout.tasks == 0:
         return "reject", "no held-out tasks to judge on: import or collect some (split 'heldout')"
+    if heldout.p_regress < alpha:
+        return "reject", (f"held-out pass@1 regressed: {heldout.current_pass1:.1%} -> {heldout.candidate_pass1:.1%} "
+                          f"({heldout.wins} tasks won, {heldout.losses} lost of {heldout.tasks}; "
+                          f"p of a loss = {heldout.p_regress:.3g} < alpha {alpha})")
     if heldout.p_improve >= alpha:
         return "reject", (f"held-out pass@1 {heldout.current_pass1:.1%} -> {heldout.candidate_pass1:.1%} "
                           f"({heldout.wins} tasks won, {heldout.losses} lost of {heldout.tasks}) is within noise "

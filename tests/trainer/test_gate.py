@@ -29,6 +29,15 @@ def test_gate_rejects_noise():
     assert verdict == "reject" and "noise" in reason
 
 
+def test_gate_names_a_significant_loss_a_regression():
+    # 4 won, 19 lost (the off-policy control's first cycle on HumanEval): not noise, a regression
+    current = [1] * 19 + [0] * 21
+    candidate = [0] * 19 + [1] * 4 + [0] * 17
+    verdict, reason = decide(compare("heldout", _score("cur", current), _score("cand", candidate)), None,
+                             alpha=0.05, min_delta=0.0)
+    assert verdict == "reject" and "regressed" in reason and "noise" not in reason
+
+
 def test_gate_promotes_a_clear_gain_and_guards_regression():
     current = [0] * 40
     candidate = [1] * 12 + [0] * 28  # 12 wins, 0 losses: p = 2**-12
