@@ -339,6 +339,17 @@ def nightly_history(store) -> list[dict]:
     return json.loads(store.get_state("nightly.history", "[]") or "[]")
 
 
+def sample_engine(config) -> dict:
+    """The engine this cycle sampled and scored with, and why (``auto`` measures per machine: the
+    same run resumed on another CPU may use another engine), with the CPU's matmul extensions."""
+    from agent.models.engines import choose_engine
+    from agent.models.hardware import cpu_flags
+
+    choice = choose_engine(config.model, config.cache_dir, "sample", say=lambda _m: None)
+    return {"sample": choice.engine, "why": choice.reason,
+            "cpu": sorted(f for f in cpu_flags() if f.startswith("amx") or f in ("avx2", "avx512_bf16"))}
+
+
 def run_cycle(args, config, store, sandbox, arm: dict, k: int, state: State) -> dict:
     """One cycle of one arm: ``plumline nightly``'s code path, then (``--promote always``) promotion
     whatever the gate said, then the cycle's figures."""
@@ -401,6 +412,7 @@ def run_cycle(args, config, store, sandbox, arm: dict, k: int, state: State) -> 
         "heldout": heldout_figures(serving_score, base, args.pass_k),
         "seconds": {name: s.get("seconds") for name, s in stages.items() if isinstance(s, dict) and "seconds" in s},
         "process": os.getpid(),  # a cycle of its own, unless --in-process
+        "engine": sample_engine(config),
         "peak_rss_mb": max([s.get("peak_rss_mb") or 0 for s in stages.values() if isinstance(s, dict)] + [peak_rss_mb()]),
         "collect": {k2: v for k2, v in (stages.get("collect") or {}).items() if v not in (0, None, False, "")},
     }

@@ -148,6 +148,7 @@ def test_miniature_stops_and_resumes_losing_and_redoing_nothing(taught_model, to
         assert cycle["data"]["trained"] and cycle["data"]["used"] >= 2, cycle["data"]
         assert cycle["gate"]["decision"] in ("promote", "reject") and cycle["serving_after"] != "base"
         assert {"live", "collect", "train", "gate"} <= set(cycle["seconds"]) and cycle["peak_rss_mb"] > 0
+        assert cycle["engine"]["sample"] in ("transformers", "llamacpp") and cycle["engine"]["why"]
     assert arms["plum-s0"]["cycles"][0]["data"]["unit"] == "pairs"
     # every cycle ran in a child process of its own, so none inherited another's memory
     assert len({arm["cycles"][0]["process"] for arm in arms.values()}) == 3
