@@ -125,7 +125,9 @@ class State:
 
 
 COMPARED = ("tasks", "model", "heldout_fraction", "seed", "limit", "samples", "eval_samples", "steps", "min_examples",
-            "test_replies", "cycles", "arms", "promote", "sandbox", "engine")
+            "test_replies", "cycles", "arms", "promote", "sandbox")  # not --engine: each cycle records the engine
+# it used, each arm's changes are paired with the base scored by its own gate, and `auto` may choose another
+# engine on another machine anyway
 
 
 def open_state(args) -> State:
