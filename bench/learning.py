@@ -407,7 +407,9 @@ def run_cycle(args, config, store, sandbox, arm: dict, k: int, state: State) -> 
                  "left_out": window.get("dropped"), "trained": train.get("status") == "finished",
                  "steps": (train.get("metrics") or {}).get("steps"),
                  "loss_first": (train.get("metrics") or {}).get("loss_first"),
-                 "loss_last": (train.get("metrics") or {}).get("loss_last")},
+                 "loss_last": (train.get("metrics") or {}).get("loss_last"),
+                 "train_seconds": (train.get("metrics") or {}).get("train_seconds"),  # a resumed cycle's too
+                 "resumed": bool(train.get("resumed"))},
         "gate": ({"decision": gate["decision"], "reason": gate["reason"],
                   "candidate": heldout_figures(scores["candidate"], base, args.pass_k) if scores else None}
                  if gate else None),

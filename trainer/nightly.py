@@ -152,8 +152,14 @@ def stage_train(config, store, sandbox, say=print, **train_kwargs) -> dict:
     left = ungated_candidate(config, store, current_adapter(config.adapters_dir).id, method)
     if left is not None:
         say(f"train: {left} was trained by a cycle that stopped before its gate; gating it instead of training again")
+        row = store.get("adapters", left) or {}
+        trained = next(store.rows("select id from train_runs where adapter_id = ?", [left]), {})
+        as_dict = lambda v: (json.loads(v) if isinstance(v, str) else v) or {}  # noqa: E731 - JSON column or dict
+        metrics = {k: v for k, v in as_dict(row.get("metrics")).items() if k != "loss_curve"}
+        # the stopped cycle's own training record: what it trained on and how long it took
         return {"status": "finished", "message": f"{left}, left ungated by a stopped cycle", "adapter": left,
-                "run": None, "method": method, "resumed": True}
+                "run": trained.get("id"), "method": method, "resumed": True,
+                "window": as_dict(row.get("data_window")), "metrics": metrics}
     res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
     metrics = {k: v for k, v in res.metrics.items() if k != "loss_curve"}
     return {"status": res.status, "message": res.message, "adapter": res.adapter_id, "run": res.run_id,

@@ -142,4 +142,8 @@ def test_a_cycle_stopped_before_its_gate_gates_the_candidate_it_left(train_env, 
     assert result.stages["train"]["adapter"] == left.adapter_id and result.stages["train"]["resumed"]
     assert store.get("gate_decisions", result.stages["gate"]["id"])["candidate"] == left.adapter_id
     assert store.db["train_runs"].count == 1  # nothing was trained again
+    # the record is the stopped cycle's training: its data and metrics, not an empty resumed stage
+    train_stage = result.stages["train"]
+    assert train_stage["run"] == left.run_id and train_stage["window"] == left.window
+    assert train_stage["metrics"]["steps"] == 1 and "loss_curve" not in train_stage["metrics"]
     assert {"seconds", "peak_rss_mb"} <= set(result.stages["gate"]) and result.stages["train"]["seconds"] >= 0
