@@ -4,8 +4,13 @@ night, a gate promotion goes through, schedule entries render."""
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from agent.adapters import current_adapter
 from tests.trainer.conftest import TASKS, FakePolicy, add_task, fill_pairs, promote_two_adapters, serve
@@ -147,3 +152,21 @@ def test_a_cycle_stopped_before_its_gate_gates_the_candidate_it_left(train_env, 
     assert train_stage["run"] == left.run_id and train_stage["window"] == left.window
     assert train_stage["metrics"]["steps"] == 1 and "loss_curve" not in train_stage["metrics"]
     assert {"seconds", "peak_rss_mb"} <= set(result.stages["gate"]) and result.stages["train"]["seconds"] >= 0
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists() or platform.libc_ver()[0] != "glibc",
+                    reason="resident memory from /proc, trimming through glibc")
+def test_freed_memory_goes_back_to_the_system_before_the_gate():
+    from trainer.nightly import return_freed_memory
+
+    blocks = [bytes(1000) + bytes([i % 256]) for i in range(300_000)]  # ~300 MB on glibc's heap
+    pin = bytes(2000)  # allocated after them: glibc's own trimming of the heap's top cannot free them
+    del blocks
+    held = _rss_mb()
+    return_freed_memory()
+    assert held - _rss_mb() > 200, "the freed heap stayed resident"
+    assert pin
