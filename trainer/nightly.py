@@ -159,21 +159,18 @@ def ungated_candidate(config, store, parent_id: str, method: str) -> str | None:
 def stage_train(config, store, sandbox, say=print, **train_kwargs) -> dict:
     """Stage 4: a candidate from the serving adapter (``trainer.runs.train``), or the one a stopped
     cycle left ungated. The record says how much data the rule had and what it left out."""
-    from agent.adapters import current_adapter
+    from agent.adapters import Adapter, current_adapter
     from trainer.runs import train
 
     method = train_kwargs.get("method") or config.train.method
     left = ungated_candidate(config, store, current_adapter(config.adapters_dir).id, method)
     if left is not None:
         say(f"train: {left} was trained by a cycle that stopped before its gate; gating it instead of training again")
-        row = store.get("adapters", left) or {}
+        meta = Adapter(left, config.adapters_dir / left).meta  # the stopped cycle's training: data, steps, time
         trained = next(store.rows("select id from train_runs where adapter_id = ?", [left]), {})
-        as_dict = lambda v: (json.loads(v) if isinstance(v, str) else v) or {}  # noqa: E731 - JSON column or dict
-        metrics = {k: v for k, v in as_dict(row.get("metrics")).items() if k != "loss_curve"}
-        # the stopped cycle's own training record: what it trained on and how long it took
         return {"status": "finished", "message": f"{left}, left ungated by a stopped cycle", "adapter": left,
-                "run": trained.get("id"), "method": method, "resumed": True,
-                "window": as_dict(row.get("data_window")), "metrics": metrics}
+                "run": trained.get("id"), "method": method, "resumed": True, "window": meta.get("data_window", {}),
+                "metrics": {k: v for k, v in meta.get("metrics", {}).items() if k != "loss_curve"}}
     res = train(config, store, sandbox=sandbox, progress=False, say=say, **train_kwargs)
     return_freed_memory()  # the gate comes next in this process
     metrics = {k: v for k, v in res.metrics.items() if k != "loss_curve"}
