@@ -92,8 +92,6 @@ def set_current(adapters_dir: Path, adapter_id: str) -> None:
 # mirrors statuses (candidate / current / retired / rejected / broken) for `plumline stats`.
 
 HISTORY_FILE = "HISTORY"
-POLICY_METHODS = ("dpo", "grpo", "kto")  # adapters that can serve; "rm" adapters score, never serve
-
 
 WEIGHT_READS = 16         # small reads spread over each weight file (see base_fingerprint)
 WEIGHT_READ_BYTES = 4096
