@@ -20,6 +20,11 @@ rebuilt from those ids, not from what the store holds now. If they cannot all be
 deleted, or now held-out), or the run predates the snapshot, it is marked failed with the reason and
 a new run starts.
 
+No repeat of a rejection: a run whose adapter the gate rejected is not trained again while nothing
+has changed (``rejected_twin``: the same rule, parent, base, training settings and examples would
+make the same adapter, since the seeds are fixed). The run is recorded as empty with the reason, so
+a ``plumline nightly`` with nothing new to learn from spends no night on it.
+
 Several processes (``accelerate launch``, one per GPU): every process runs this same code and
 trains its share of each batch; only the main process writes to the store and the registry and
 says things. The run id (so the checkpoint folder all of them write to), the checkpoint to resume
@@ -114,6 +119,36 @@ def seeds_of(config, parent_id: str) -> dict:
 
     s = config.train.seed
     return {"train.seed": s, "lora_init": s, "data_order": s, "sampling": sampling_seed(s, parent_id)}
+
+
+NOT_SHAPING = ("nightly_at", "max_load", "save_steps")  # train.* keys that act after (or beside) training
+
+
+def shaping_settings(config, base: Base, max_steps: int | None) -> dict:
+    """What decides the adapter a run makes, besides its examples: the base, the training settings
+    (not the gate's, the rollback's or the schedule's, which act after training) and the steps."""
+    t = dataclasses.asdict(config.train)
+    train = {k: v for k, v in t.items() if not k.startswith(("gate_", "rollback_")) and k not in NOT_SHAPING}
+    return {"base_fingerprint": base.fingerprint, "train": train,
+            "max_steps": config.train.max_steps if max_steps is None else max_steps}
+
+
+def rejected_twin(store, method: str, parent_id: str, settings: dict, examples: list) -> dict | None:
+    """An earlier run that would make this run's adapter again and whose adapter the gate rejected:
+    the same rule from the same parent, the same settings (``shaping_settings``) and the same
+    examples. The seeds are fixed, so training again makes the same adapter, and the gate, on the
+    same held-out tasks, the same decision: a night with nothing new to learn from would be spent
+    repeating a rejection."""
+    want = sorted(map(str, examples))
+    for row in store.rows("select r.id, r.adapter_id, r.config from train_runs r join adapters a on a.id = r.adapter_id "
+                          "where r.method = ? and r.parent_adapter = ? and r.status = 'finished' and a.status = 'rejected' "
+                          "order by r.finished_at desc", [method, parent_id]):
+        recorded = json.loads(row["config"] or "{}")
+        then = {"base_fingerprint": recorded.get("base_fingerprint"), "max_steps": recorded.get("max_steps"),
+                "train": {k: v for k, v in (recorded.get("train") or {}).items() if k in settings["train"]}}
+        if then == settings and sorted(map(str, recorded.get("examples") or [])) == want:
+            return row
+    return None
 
 
 # -- several processes (`accelerate launch`) ---------------------------------------------------------
@@ -268,6 +303,7 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
         except AdapterError as exc:
             return TrainResult(new_id(), method, "failed", f"cannot continue from the current adapter: {exc}")
     parent_id = parent.id if parent else "base"
+    settings = shaping_settings(config, base, max_steps)
     runs_dir = config.home / "runs"
     resumable = find_resumable(store, runs_dir, method, parent_id) if main else None
     run_id, resume_from, snapshot = from_main(procs, resumable if resumable else (new_id(), None, None))
@@ -294,6 +330,14 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
                     run_id, resume_from = from_main(procs, (new_id(), None))
             if not resume_from:
                 dataset, window, reward_funcs = build_dataset(config, store, base, method, parent_id, sandbox)
+                twin = rejected_twin(store, method, parent_id, settings, window.ids)
+                if twin is not None:
+                    raise EmptyDataset(
+                        f"nothing new to learn from: these {window.rows} examples trained {twin['adapter_id']} from "
+                        f"{parent_id} with the same settings, and the gate rejected it; training them again would make "
+                        "the same adapter. Collect more (use the editor, or `plumline tasks import` then `plumline "
+                        f"collect`); `plumline eval {twin['adapter_id']}` gates it again, `plumline adapters promote "
+                        f"{twin['adapter_id']}` serves it anyway.", window=window.summary())
         except EmptyDataset as exc:
             if main:
                 store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
@@ -312,7 +356,8 @@ def train(config, store, *, method: str | None = None, max_steps: int | None = N
             store.write("train_runs", {"id": run_id, "method": method, "parent_adapter": parent_id,
                                        "started_at": started, "status": "running",
                                        "config": {"train": dataclasses.asdict(config.train), "model": config.model.name,
-                                                  "base_fingerprint": base.fingerprint, "seeds": seeds_of(config, parent_id),
+                                                  "base_fingerprint": base.fingerprint, "max_steps": settings["max_steps"],
+                                                  "seeds": seeds_of(config, parent_id),
                                                   "processes": procs.num_processes if procs else 1,
                                                   "examples": list(window.ids)},
                                        "metrics": {"pid": os.getpid(), "window": window.summary()}})

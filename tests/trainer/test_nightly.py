@@ -154,6 +154,35 @@ def test_a_cycle_stopped_before_its_gate_gates_the_candidate_it_left(train_env, 
     assert {"seconds", "peak_rss_mb"} <= set(result.stages["gate"]) and result.stages["train"]["seconds"] >= 0
 
 
+def test_a_night_with_nothing_new_does_not_train_a_rejected_candidate_again(train_env, model_name, sandbox):
+    """The seeds are fixed, so the same examples from the same parent with the same settings make the
+    same adapter, and the gate would reject it again: the next night says so and trains nothing.
+    New examples train again."""
+    config, store = train_env
+    config.train.gate_samples = 0     # greedy pass@1 only
+    config.train.gate_humaneval = 0   # no HumanEval tasks in this store
+    fill_pairs(store, n=4, model=model_name)
+    for name, prompt, good, bad, tests in TASKS[:2]:
+        add_task(store, name, prompt, tests, split="heldout")
+
+    def night():
+        return run_nightly(config, store, policy=FakePolicy({}), sandbox=sandbox, check_power=False,
+                           train_kwargs={"max_steps": 1}, say=lambda m: None)
+
+    first = night()
+    assert first.stages["gate"]["decision"] == "reject", first.message  # two tasks are never beyond noise
+    rejected = first.stages["train"]["adapter"]
+    second = night()
+    assert second.status == "done" and second.stages["train"]["status"] == "empty", second.message
+    assert "nothing new to learn from" in second.message and rejected in second.message
+    assert "gate" not in second.stages and store.db["gate_decisions"].count == 1
+    empty = [json.loads(r["metrics"])["message"] for r in store.rows("select metrics from train_runs where status = 'empty'")]
+    assert len(empty) == 1 and "nothing new to learn from" in empty[0]  # the night's run is on record
+    fill_pairs(store, n=2, model=model_name)  # the editor brought new examples
+    third = night()
+    assert third.stages["train"]["status"] == "finished" and third.stages["train"]["adapter"] != rejected
+
+
 def _rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
