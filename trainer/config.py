@@ -28,8 +28,8 @@ GRPO_REWARDS = ("pass_rate", "all_pass")
 
 @dataclass
 class TrainConfig:
-    method: str = field(default="dpo", metadata={"help": f"update rule, one of {', '.join(METHODS)} (docs/trainer.md); "
-                                                          "the default awaits the learning benchmark (bench/learning.py)"})
+    method: str = field(default="plum", metadata={"help": f"update rule, one of {', '.join(METHODS)} (docs/trainer.md); "
+                                                           "plum is the learning benchmark's choice (docs/loop.md)"})
     seed: int = field(default=0, metadata={"help": "seed of the loop's sampling, the LoRA initialization and the data order (recorded with each run)"})
     learning_rate: float = field(default=1e-4, metadata={"help": "LoRA learning rate"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})

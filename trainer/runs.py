@@ -33,7 +33,7 @@ applies: no distributed state is created and nothing waits on a collective.
 
 Run alone::
 
-    plumline train                      # method from train.method (dpo by default)
+    plumline train                      # method from train.method (plum by default)
     plumline train --method grpo --max-steps 20
     accelerate launch --multi_gpu --num_processes 4 -m agent.cli train   # the same on 4 GPUs
 """

@@ -80,5 +80,5 @@ def test_accelerate_launch_two_processes(train_env, model_name):
     assert json.loads(runs_rows[0]["config"])["processes"] == 2
     adapters = [p.name for p in config.adapters_dir.iterdir()]
     assert adapters == [runs_rows[0]["adapter_id"]] and store.db["adapters"].count == 1
-    assert out.count("Next: plumline eval") == 1 and out.count("dpo: 8 examples from 8 tasks") == 1, out[-4000:]
+    assert out.count("Next: plumline eval") == 1 and out.count(f"{config.train.method}: 8 examples from 8 tasks") == 1, out[-4000:]
     assert not any((config.home / "runs").iterdir())  # checkpoints gone, by the main process, after both finished
