@@ -125,8 +125,8 @@ def resolution_sentence(tasks: int | None, alpha: float = 0.05) -> str:
                 "problems (`--tasks`).")
     return (f"With {tasks} held-out problems the gate needs at least {k} more solved and none lost "
             f"(+{k / tasks:.0%}) to call a change real; gains the size the research reports for one cycle "
-            "(a few points) need the learning benchmark's scale: all 164 HumanEval problems, several cycles, "
-            "hours on a CPU (docs/loop.md).")
+            "(a few points) need the learning benchmark's scale: all 164 HumanEval problems, where one cycle "
+            "takes 45 to 80 minutes on 2 CPU cores (docs/loop.md has the command and what it measured).")
 
 
 def summary_sentence(reports: list[CycleReport]) -> str:
