@@ -33,6 +33,16 @@ class TrainedIsBetter(FakePolicy):
             self.adapter_id = serving
 
 
+def four_pairs_two_heldout(config, store, model_name) -> None:
+    """Four training pairs and two held-out tasks, gated on greedy pass@1 only: a candidate the gate
+    always rejects, since two tasks are never beyond noise."""
+    config.train.gate_samples = 0     # greedy pass@1 only
+    config.train.gate_humaneval = 0   # no HumanEval tasks in this store
+    fill_pairs(store, n=4, model=model_name)
+    for name, prompt, good, bad, tests in TASKS[:2]:
+        add_task(store, name, prompt, tests, split="heldout")
+
+
 def test_two_nightly_runs_do_not_overlap(train_env):
     config, store = train_env
     holder = subprocess.Popen(
@@ -134,11 +144,7 @@ def test_a_cycle_stopped_before_its_gate_gates_the_candidate_it_left(train_env, 
     from trainer.runs import train
 
     config, store = train_env
-    config.train.gate_samples = 0     # greedy pass@1 only
-    config.train.gate_humaneval = 0   # no HumanEval tasks in this store
-    fill_pairs(store, n=4, model=model_name)
-    for name, prompt, good, bad, tests in TASKS[:2]:
-        add_task(store, name, prompt, tests, split="heldout")
+    four_pairs_two_heldout(config, store, model_name)
     left = train(config, store, max_steps=1, progress=False, say=lambda m: None)  # then the cycle stopped
     assert left.ok, left.message
     result = run_nightly(config, store, policy=FakePolicy({}), sandbox=sandbox, check_power=False,
@@ -159,11 +165,7 @@ def test_a_night_with_nothing_new_does_not_train_a_rejected_candidate_again(trai
     same adapter, and the gate would reject it again: the next night says so and trains nothing.
     New examples train again."""
     config, store = train_env
-    config.train.gate_samples = 0     # greedy pass@1 only
-    config.train.gate_humaneval = 0   # no HumanEval tasks in this store
-    fill_pairs(store, n=4, model=model_name)
-    for name, prompt, good, bad, tests in TASKS[:2]:
-        add_task(store, name, prompt, tests, split="heldout")
+    four_pairs_two_heldout(config, store, model_name)
 
     def night():
         return run_nightly(config, store, policy=FakePolicy({}), sandbox=sandbox, check_power=False,
