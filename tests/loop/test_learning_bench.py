@@ -213,3 +213,26 @@ def test_an_unfinished_arm_whose_home_is_gone_starts_again(tmp_path):
     assert lost == {"name": "rft-s0", "method": "rft", "seed": 0}
     assert len(done["cycles"]) == 2 and len(here["cycles"]) == 1
     assert json.loads((tmp_path / "state.json").read_text())["arms"][0] == lost  # saved, not only in memory
+
+
+def test_the_best_rule_is_the_one_that_wins_through_the_gate():
+    """The repeat (and the default) goes to the rule whose adapter the product would serve: rpo's second
+    cycle scores highest, but its first was rejected, so `plumline nightly` never served rpo and never
+    trained its second cycle; plum's first cycle got through the gate. With no promotion anywhere,
+    the last cycles decide, and the choice says so."""
+    sys.path.insert(0, str(ROOT))
+    from bench.learning import best_rule, served_cycle
+
+    def cycle(k, sampled, greedy, promoted_by):
+        return {"cycle": k, "promoted_by": promoted_by, "heldout": {"sampled_pass1": sampled, "greedy_pass1": greedy}}
+
+    rpo = {"method": "rpo", "cycles": [cycle(1, 0.427, 0.421, "bench (gate rejected)"), cycle(2, 0.472, 0.537, "gate")]}
+    plum = {"method": "plum", "cycles": [cycle(1, 0.427, 0.516, "gate"), cycle(2, 0.434, 0.526, "bench (gate rejected)")]}
+    rft = {"method": "rft", "cycles": [cycle(1, 0.429, 0.495, "gate"), cycle(2, 0.420, 0.480, "gate")]}
+    control = {"method": "offpolicy", "cycles": [cycle(1, 0.9, 0.9, "gate")]}
+    assert served_cycle(rpo) is None and served_cycle(plum)["cycle"] == 1 and served_cycle(rft)["cycle"] == 2
+    rule, why = best_rule([rpo, plum, rft, control])
+    assert rule == "plum" and "through the gate" in why and "plum c1" in why
+    rule, why = best_rule([rpo, {"method": "dpo", "cycles": [cycle(1, 0.5, 0.4, None)]}, control])
+    assert rule == "dpo" and "no rule's adapter got through the gate" in why
+    assert best_rule([control]) is None
