@@ -453,19 +453,16 @@ def best_rule(arms: list[dict]) -> tuple[str, str] | None:
     rule's arm would serve through the gate. Where no rule's adapter got through the gate, the highest
     held-out sampled pass@1 after the last cycle, said so."""
     rules = [a for a in arms if a["method"] != CONTROL and a.get("cycles")]
-    through = [(c["heldout"]["sampled_pass1"] or 0.0, c["heldout"]["greedy_pass1"], a["method"], c["cycle"])
-               for a in rules if (c := served_cycle(a))]
+    through = [(c, a["method"]) for a in rules if (c := served_cycle(a))]
     if through:
-        best = max(through)
-        return best[2], (f"through the gate: the highest held-out sampled pass@1 of the adapter each rule would "
-                         f"serve ({best[2]} c{best[3]}: {best[0]:.1%}, greedy {best[1]:.1%})")
-    last = [(a["cycles"][-1]["heldout"]["sampled_pass1"] or 0.0, a["cycles"][-1]["heldout"]["greedy_pass1"], a["method"])
-            for a in rules]
-    if not last:
+        pool, how = through, "through the gate: the highest held-out sampled pass@1 of the adapter each rule would serve"
+    else:
+        pool = [(a["cycles"][-1], a["method"]) for a in rules]
+        how = "no rule's adapter got through the gate: the highest held-out sampled pass@1 after the last cycle"
+    if not pool:
         return None
-    best = max(last)
-    return best[2], (f"no rule's adapter got through the gate: the highest held-out sampled pass@1 after the last "
-                     f"cycle ({best[2]}: {best[0]:.1%})")
+    c, rule = max(pool, key=lambda p: (p[0]["heldout"]["sampled_pass1"] or 0.0, p[0]["heldout"]["greedy_pass1"]))
+    return rule, f"{how} ({rule} c{c['cycle']}: {c['heldout']['sampled_pass1'] or 0:.1%}, greedy {c['heldout']['greedy_pass1']:.1%})"
 
 
 def verdicts(arms: list[dict], control: dict | None) -> dict:
