@@ -57,7 +57,7 @@ def import_llama():
 class LlamaCppBackend:
     engine = "llamacpp"
 
-    def __init__(self, config: ModelConfig, gguf: Path, tokenizer_path: str, *, seed: int = 0):
+    def __init__(self, config: ModelConfig, gguf: Path, tokenizer_path: str):
         quiet_libraries()
         from transformers import AutoTokenizer
 
@@ -72,7 +72,6 @@ class LlamaCppBackend:
         self.threads = config.threads or os.cpu_count() or 1
         self.adapter_id = BASE_ADAPTER
         self.adapter_path: Path | None = None
-        self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.llm = self._load(None)
         atexit.register(self.close)  # free the context before interpreter teardown (else __del__ prints errors)
@@ -131,7 +130,9 @@ class LlamaCppBackend:
              cancel: threading.Event | None = None, stop: tuple[str, ...] = ()) -> tuple[list[int], bool]:
         """Decode up to ``limit`` tokens after ``ids``. Caller holds the lock."""
         if temperature > 0:
-            self.llm.set_seed(self._rng.randrange(2**31))
+            # each call's seed comes from Python's generator, which agent.collect.seed_sampling seeds
+            # (train.seed, per adapter), so the same seed draws the same samples and another seed others
+            self.llm.set_seed(random.randrange(2**31))
         out: list[int] = []
         cancelled = False
         gen = self.llm.generate(ids, temp=temperature, top_p=top_p if temperature > 0 else 1.0, top_k=0, min_p=0.0,
