@@ -1,7 +1,7 @@
 """The llama.cpp engine (agent/models/llamacpp_backend.py) on the tiny model written as a GGUF: the
 same greedy suggestions as the transformers engine with and without an adapter, sampling that follows
-the loop's seed, prefix reuse while
-typing, hot-swap, a failed adapter export that keeps the previous policy serving, cancellation.
+the loop's seed, prefix reuse while typing, hot-swap, a failed adapter export that keeps the previous
+policy serving, cancellation.
 The real Qwen GGUF is covered in tests/test_embedded.py and tests/test_gguf_lora.py."""
 
 from __future__ import annotations
